@@ -1,0 +1,69 @@
+# The two README commands: `make run` and `make test`. Both install what is missing first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Debian 12 packages the build, the tests and the peers in the end-to-end tests need.
+DEB_PACKAGES := build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev \
+	liburing-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev \
+	libcoap3-bin tshark
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+
+.PHONY: help deps build build-asan build-fuzz run test test-release test-asan test-fuzz bench fuzz clean
+
+help:
+	@echo "make run    - install missing packages, build Release, start coapd"
+	@echo "make test   - install missing packages, build, run every test (Release, ASan+UBSan, fuzz smoke)"
+	@echo "make bench  - run the benchmarks"
+	@echo "make fuzz   - run every fuzz target for FUZZ_SECONDS (default 60) each"
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing missing packages:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake --preset release >/dev/null
+	cmake --build build -j $(JOBS)
+
+build-asan: deps
+	cmake --preset asan >/dev/null
+	cmake --build build-asan -j $(JOBS)
+
+build-fuzz: deps
+	cmake --preset fuzz >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+
+run: build
+	./build/bin/coapd
+
+test: test-release test-asan test-fuzz
+
+test-release: build
+	ctest --test-dir build --output-on-failure -j $(JOBS)
+
+test-asan: build-asan
+	ctest --test-dir build-asan --output-on-failure -j $(JOBS)
+
+test-fuzz: build-fuzz
+	ctest --test-dir build-fuzz --output-on-failure
+
+bench: build
+	./build/bin/codec_bench
+
+fuzz: build-fuzz
+	@for target in build-fuzz/bin/fuzz_*; do \
+		name=$${target##*/fuzz_}; \
+		echo "== $$name for $(FUZZ_SECONDS)s"; \
+		mkdir -p build-fuzz/corpus/$$name; \
+		$$target -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$name fuzz/corpus/$$name || exit 1; \
+	done
+
+clean:
+	rm -rf build build-debug build-asan build-fuzz

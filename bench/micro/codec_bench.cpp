@@ -1,0 +1,3 @@
+// Placeholder; replaced by the codec micro-benchmarks.
+#include <benchmark/benchmark.h>
+BENCHMARK_MAIN();

@@ -1,0 +1,9 @@
+// Umbrella header: everything in the public API.
+#pragma once
+
+#include "coap/bytes.hpp"
+#include "coap/codes.hpp"
+#include "coap/content_format.hpp"
+#include "coap/expected.hpp"
+#include "coap/message.hpp"
+#include "coap/option.hpp"
