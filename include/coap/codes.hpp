@@ -92,7 +92,9 @@ constexpr bool is_response(Code code) noexcept {
     unsigned c = code_class(code);
     return c == 2 || c == 4 || c == 5;
 }
-constexpr bool is_success(Code code) noexcept { return code_class(code) == 2; }
+constexpr bool is_success(Code code) noexcept {
+    return code_class(code) == 2;
+}
 constexpr bool is_error(Code code) noexcept {
     return code_class(code) == 4 || code_class(code) == 5;
 }

@@ -25,7 +25,7 @@ constexpr Unexpected<E> unexpected(E error) noexcept {
 /// through the variant's own assertions); nothing here throws.
 template <class T, class E>
 class [[nodiscard]] Expected {
-public:
+  public:
     constexpr Expected(T value) noexcept(std::is_nothrow_move_constructible_v<T>)
         : storage_(std::in_place_index<0>, std::move(value)) {}
     constexpr Expected(Unexpected<E> failure) noexcept
@@ -49,7 +49,7 @@ public:
     /// The value, or `fallback` when an error is held.
     constexpr T value_or(T fallback) const { return has_value() ? value() : fallback; }
 
-private:
+  private:
     std::variant<T, E> storage_;
 };
 

@@ -70,7 +70,7 @@ Expected<MessageView, ParseError> parse(Bytes datagram,
 /// Forward iterator over the options of a parsed message. Yields options in wire order, which
 /// is ascending by number. Reads straight from the datagram; cheap to copy.
 class OptionIterator {
-public:
+  public:
     using iterator_category = std::forward_iterator_tag;
     using value_type = Option;
     using difference_type = std::ptrdiff_t;
@@ -91,7 +91,7 @@ public:
         return a.at_end_ == b.at_end_ && (a.at_end_ || a.next_ == b.next_);
     }
 
-private:
+  private:
     friend class OptionRange;
     OptionIterator(const std::uint8_t* next, const std::uint8_t* end,
                    std::optional<OptionNumber> only) noexcept;
@@ -107,12 +107,12 @@ private:
 
 /// The options of a message, all of them or only those with one number.
 class OptionRange {
-public:
+  public:
     OptionIterator begin() const noexcept { return OptionIterator(begin_, end_, only_); }
     OptionIterator end() const noexcept { return OptionIterator(); }
     bool empty() const noexcept { return begin() == end(); }
 
-private:
+  private:
     friend class MessageView;
     OptionRange(const std::uint8_t* begin, const std::uint8_t* end,
                 std::optional<OptionNumber> only) noexcept
@@ -125,7 +125,7 @@ private:
 /// A validated message whose parts are views into the datagram it was parsed from.
 /// The datagram must outlive the view.
 class MessageView {
-public:
+  public:
     MessageType type() const noexcept { return type_; }
     Code code() const noexcept { return code_; }
     std::uint16_t message_id() const noexcept { return message_id_; }
@@ -152,7 +152,7 @@ public:
     bool is_request() const noexcept { return coap::is_request(code_); }
     bool is_response() const noexcept { return coap::is_response(code_); }
 
-private:
+  private:
     friend Expected<MessageView, ParseError> parse(Bytes, std::size_t) noexcept;
     const std::uint8_t* data_ = nullptr;
     std::uint32_t size_ = 0;
@@ -168,12 +168,12 @@ private:
 
 /// Why a message could not be encoded.
 enum class EncodeError : std::uint8_t {
-    buffer_too_small,        ///< The output buffer cannot hold the message.
-    token_too_long,          ///< More than 8 token bytes.
-    option_too_long,         ///< An option value over 65804 bytes.
-    options_out_of_order,    ///< MessageWriter: an option number below the previous one.
-    invalid_empty_message,   ///< Code 0.00 with a token, options or payload (§4.1).
-    out_of_sequence,         ///< MessageWriter: header missing, or written after the payload.
+    buffer_too_small,       ///< The output buffer cannot hold the message.
+    token_too_long,         ///< More than 8 token bytes.
+    option_too_long,        ///< An option value over 65804 bytes.
+    options_out_of_order,   ///< MessageWriter: an option number below the previous one.
+    invalid_empty_message,  ///< Code 0.00 with a token, options or payload (§4.1).
+    out_of_sequence,        ///< MessageWriter: header missing, or written after the payload.
 };
 
 std::string_view describe(EncodeError error) noexcept;
@@ -200,7 +200,7 @@ std::size_t encoded_size(const Message& message) noexcept;
 /// non-decreasing number order, then an optional payload. The first error is sticky and is
 /// returned by `finish`, so calls can be chained without checking each one.
 class MessageWriter {
-public:
+  public:
     explicit MessageWriter(MutableBytes out) noexcept : out_(out) {}
 
     MessageWriter& header(MessageType type, Code code, std::uint16_t message_id,
@@ -221,7 +221,7 @@ public:
     /// Bytes written so far, or the first error.
     Expected<std::size_t, EncodeError> finish() const noexcept;
 
-private:
+  private:
     MessageWriter& fail(EncodeError error) noexcept;
     bool reserve(std::size_t count) noexcept;
 

@@ -30,16 +30,16 @@ enum class OptionNumber : std::uint16_t {
     accept = 17,
     q_block1 = 19,  ///< RFC 9177; registered, not processed
     location_query = 20,
-    block2 = 23,  ///< RFC 7959
-    block1 = 27,  ///< RFC 7959
-    size2 = 28,   ///< RFC 7959
+    block2 = 23,    ///< RFC 7959
+    block1 = 27,    ///< RFC 7959
+    size2 = 28,     ///< RFC 7959
     q_block2 = 31,  ///< RFC 9177; registered, not processed
     proxy_uri = 35,
     proxy_scheme = 39,
     size1 = 60,
-    echo = 252,          ///< RFC 9175
-    no_response = 258,   ///< RFC 7967
-    request_tag = 292,   ///< RFC 9175
+    echo = 252,         ///< RFC 9175
+    no_response = 258,  ///< RFC 7967
+    request_tag = 292,  ///< RFC 9175
 };
 
 constexpr std::uint16_t to_int(OptionNumber number) noexcept {
@@ -47,8 +47,12 @@ constexpr std::uint16_t to_int(OptionNumber number) noexcept {
 }
 
 // RFC 7252 §5.4.6: the properties are encoded in the option number itself.
-constexpr bool is_critical(OptionNumber number) noexcept { return (to_int(number) & 0x01) != 0; }
-constexpr bool is_unsafe(OptionNumber number) noexcept { return (to_int(number) & 0x02) != 0; }
+constexpr bool is_critical(OptionNumber number) noexcept {
+    return (to_int(number) & 0x01) != 0;
+}
+constexpr bool is_unsafe(OptionNumber number) noexcept {
+    return (to_int(number) & 0x02) != 0;
+}
 constexpr bool is_no_cache_key(OptionNumber number) noexcept {
     return (to_int(number) & 0x1e) == 0x1c;
 }
@@ -86,13 +90,15 @@ struct Option {
 };
 
 /// A uint option value in its shortest encoding (RFC 7252 §3.2), held inline.
+/// `bytes()` views this object: keep it alive as long as an `Option` points at it.
 struct UintValue {
     std::array<std::uint8_t, 4> storage{};
     std::uint8_t length = 0;
 
     constexpr explicit UintValue(std::uint32_t value) noexcept {
         std::uint8_t n = 0;
-        for (std::uint32_t v = value; v != 0; v >>= 8) ++n;
+        for (std::uint32_t v = value; v != 0; v >>= 8)
+            ++n;
         length = n;
         for (std::uint8_t i = 0; i < n; ++i)
             storage[i] = static_cast<std::uint8_t>(value >> (8 * (n - 1 - i)));
@@ -105,9 +111,9 @@ std::optional<std::uint32_t> decode_uint(Bytes value) noexcept;
 
 /// The value of a Block1 or Block2 option (RFC 7959 §2.2).
 struct BlockValue {
-    std::uint32_t num = 0;   ///< Block number, 0 to 2^20-1.
-    bool more = false;       ///< M bit.
-    std::uint8_t szx = 6;    ///< Size exponent: the block is 2^(szx+4) bytes, szx 0-6.
+    std::uint32_t num = 0;  ///< Block number, 0 to 2^20-1.
+    bool more = false;      ///< M bit.
+    std::uint8_t szx = 6;   ///< Size exponent: the block is 2^(szx+4) bytes, szx 0-6.
 
     constexpr std::uint32_t size() const noexcept { return 16u << szx; }
     constexpr std::uint64_t offset() const noexcept {

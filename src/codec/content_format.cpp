@@ -13,7 +13,8 @@ using CF = ContentFormat;
 
 constexpr std::array registry{
     ContentFormatDef{CF::text_plain, "text/plain;charset=utf-8", "text"},
-    ContentFormatDef{CF::cose_encrypt0, "application/cose;cose-type=\"cose-encrypt0\"", "cose-encrypt0"},
+    ContentFormatDef{CF::cose_encrypt0, "application/cose;cose-type=\"cose-encrypt0\"",
+                     "cose-encrypt0"},
     ContentFormatDef{CF::cose_mac0, "application/cose;cose-type=\"cose-mac0\"", "cose-mac0"},
     ContentFormatDef{CF::cose_sign1, "application/cose;cose-type=\"cose-sign1\"", "cose-sign1"},
     ContentFormatDef{CF::link_format, "application/link-format", "link"},
@@ -27,7 +28,8 @@ constexpr std::array registry{
     ContentFormatDef{CF::cwt, "application/cwt", "cwt"},
     ContentFormatDef{CF::multipart_core, "application/multipart-core", "multipart-core"},
     ContentFormatDef{CF::cbor_seq, "application/cbor-seq", "cbor-seq"},
-    ContentFormatDef{CF::cose_encrypt, "application/cose;cose-type=\"cose-encrypt\"", "cose-encrypt"},
+    ContentFormatDef{CF::cose_encrypt, "application/cose;cose-type=\"cose-encrypt\"",
+                     "cose-encrypt"},
     ContentFormatDef{CF::cose_mac, "application/cose;cose-type=\"cose-mac\"", "cose-mac"},
     ContentFormatDef{CF::cose_sign, "application/cose;cose-type=\"cose-sign\"", "cose-sign"},
     ContentFormatDef{CF::cose_key, "application/cose-key", "cose-key"},
@@ -39,7 +41,8 @@ constexpr std::array registry{
     ContentFormatDef{CF::senml_exi, "application/senml-exi", "senml-exi"},
     ContentFormatDef{CF::sensml_exi, "application/sensml-exi", "sensml-exi"},
     ContentFormatDef{CF::coap_group_json, "application/coap-group+json", "coap-group"},
-    ContentFormatDef{CF::problem_details_cbor, "application/concise-problem-details+cbor", "problem-details"},
+    ContentFormatDef{CF::problem_details_cbor, "application/concise-problem-details+cbor",
+                     "problem-details"},
     ContentFormatDef{CF::senml_xml, "application/senml+xml", "senml-xml"},
     ContentFormatDef{CF::sensml_xml, "application/sensml+xml", "sensml-xml"},
     ContentFormatDef{CF::senml_etch_json, "application/senml-etch+json", "senml-etch-json"},
@@ -56,7 +59,9 @@ static_assert(std::is_sorted(registry.begin(), registry.end(),
 
 }  // namespace
 
-std::span<const ContentFormatDef> content_format_registry() noexcept { return registry; }
+std::span<const ContentFormatDef> content_format_registry() noexcept {
+    return registry;
+}
 
 const ContentFormatDef* find_content_format(ContentFormat id) noexcept {
     for (const ContentFormatDef& def : registry)

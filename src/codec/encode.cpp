@@ -13,7 +13,8 @@ Bytes normalized_value(const Option& option) noexcept {
     const OptionDef* def = find_option_def(option.number);
     if (def == nullptr || def->format != OptionFormat::uint) return option.value;
     Bytes value = option.value;
-    while (!value.empty() && value.front() == 0) value = value.subspan(1);
+    while (!value.empty() && value.front() == 0)
+        value = value.subspan(1);
     return value;
 }
 
@@ -31,7 +32,8 @@ void for_each_sorted(std::span<const Option> options, Visit&& visit) noexcept {
     for (std::size_t i = 1; i < options.size() && sorted; ++i)
         sorted = to_int(options[i - 1].number) <= to_int(options[i].number);
     if (sorted) {
-        for (const Option& option : options) visit(option);
+        for (const Option& option : options)
+            visit(option);
         return;
     }
     std::size_t previous = options.size();  // none yet
@@ -40,7 +42,8 @@ void for_each_sorted(std::span<const Option> options, Visit&& visit) noexcept {
         for (std::size_t i = 0; i < options.size(); ++i) {
             bool after_previous =
                 previous == options.size() || precedes(options[previous], previous, options[i], i);
-            if (after_previous && (best == options.size() || precedes(options[i], i, options[best], best)))
+            if (after_previous &&
+                (best == options.size() || precedes(options[i], i, options[best], best)))
                 best = i;
         }
         visit(options[best]);
@@ -55,8 +58,7 @@ MessageWriter& MessageWriter::header(MessageType type, Code code, std::uint16_t 
     if (error_) return *this;
     if (has_header_) return fail(EncodeError::out_of_sequence);
     if (token.size() > max_token_length) return fail(EncodeError::token_too_long);
-    if (code == Code::empty && !token.empty())
-        return fail(EncodeError::invalid_empty_message);
+    if (code == Code::empty && !token.empty()) return fail(EncodeError::invalid_empty_message);
     if (!reserve(4 + token.size())) return *this;
     std::uint8_t* pos = out_.data();
     pos[0] = static_cast<std::uint8_t>((protocol_version << 6) |
@@ -83,7 +85,8 @@ MessageWriter& MessageWriter::option(OptionNumber number, Bytes value) noexcept 
     std::size_t header_size = detail::option_header_size(delta, length);
     if (!reserve(header_size + value.size())) return *this;
     std::uint8_t* pos = out_.data() + used_;
-    *pos++ = static_cast<std::uint8_t>((detail::nibble_for(delta) << 4) | detail::nibble_for(length));
+    *pos++ =
+        static_cast<std::uint8_t>((detail::nibble_for(delta) << 4) | detail::nibble_for(length));
     pos = detail::write_extended(pos, delta);
     pos = detail::write_extended(pos, length);
     if (!value.empty()) std::memcpy(pos, value.data(), value.size());
@@ -146,12 +149,18 @@ std::size_t encoded_size(const Message& message) noexcept {
 
 std::string_view describe(EncodeError error) noexcept {
     switch (error) {
-        case EncodeError::buffer_too_small: return "output buffer too small for the message";
-        case EncodeError::token_too_long: return "token longer than 8 bytes";
-        case EncodeError::option_too_long: return "option value longer than 65804 bytes";
-        case EncodeError::options_out_of_order: return "option numbers must not decrease";
-        case EncodeError::invalid_empty_message: return "empty message (0.00) with content";
-        case EncodeError::out_of_sequence: return "header, options and payload out of sequence";
+        case EncodeError::buffer_too_small:
+            return "output buffer too small for the message";
+        case EncodeError::token_too_long:
+            return "token longer than 8 bytes";
+        case EncodeError::option_too_long:
+            return "option value longer than 65804 bytes";
+        case EncodeError::options_out_of_order:
+            return "option numbers must not decrease";
+        case EncodeError::invalid_empty_message:
+            return "empty message (0.00) with content";
+        case EncodeError::out_of_sequence:
+            return "header, options and payload out of sequence";
     }
     return "unknown encode error";
 }

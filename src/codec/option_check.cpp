@@ -10,7 +10,7 @@ namespace {
 bool acceptable(const OptionDef& def, std::size_t length, bool repeated) noexcept {
     if (!def.processed) return false;
     if (length < def.min_length || length > def.max_length) return false;  // §5.4.3
-    return !repeated || def.repeatable;                                     // §5.4.5
+    return !repeated || def.repeatable;                                    // §5.4.5
 }
 
 }  // namespace

@@ -49,7 +49,9 @@ static_assert(std::is_sorted(registry.begin(), registry.end(),
 
 }  // namespace
 
-std::span<const OptionDef> option_registry() noexcept { return registry; }
+std::span<const OptionDef> option_registry() noexcept {
+    return registry;
+}
 
 const OptionDef* find_option_def(OptionNumber number) noexcept {
     auto it = std::lower_bound(

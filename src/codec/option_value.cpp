@@ -8,11 +8,14 @@ namespace coap {
 std::optional<std::uint32_t> decode_uint(Bytes value) noexcept {
     if (value.size() > 4) return std::nullopt;
     std::uint32_t result = 0;
-    for (std::uint8_t byte : value) result = (result << 8) | byte;
+    for (std::uint8_t byte : value)
+        result = (result << 8) | byte;
     return result;
 }
 
-std::optional<std::uint32_t> Option::as_uint() const noexcept { return decode_uint(value); }
+std::optional<std::uint32_t> Option::as_uint() const noexcept {
+    return decode_uint(value);
+}
 
 std::optional<BlockValue> decode_block(Bytes value) noexcept {
     if (value.size() > 3) return std::nullopt;

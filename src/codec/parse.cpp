@@ -22,8 +22,7 @@ Expected<TokenSpan, ParseError> read_token(Bytes datagram, unsigned tkl,
     std::uint32_t length = tkl;
     if (tkl > max_token_length) {
         bool extended_allowed = token_limit > max_token_length;
-        if (!extended_allowed || tkl == detail::nibble_reserved ||
-            tkl < detail::nibble_one_byte) {
+        if (!extended_allowed || tkl == detail::nibble_reserved || tkl < detail::nibble_one_byte) {
             return unexpected(ParseError::bad_token_length);
         }
         if (detail::read_extended(tkl, pos, end, length) != NibbleStatus::ok)
@@ -46,8 +45,7 @@ struct OptionsSpan {
 };
 
 // Walks every option once so that later iteration needs no checks.
-Expected<OptionsSpan, ParseError> validate_options(Bytes datagram,
-                                                   std::uint32_t offset) noexcept {
+Expected<OptionsSpan, ParseError> validate_options(Bytes datagram, std::uint32_t offset) noexcept {
     const std::uint8_t* base = datagram.data();
     const std::uint8_t* pos = base + offset;
     const std::uint8_t* end = base + datagram.size();
@@ -163,21 +161,31 @@ std::optional<std::uint32_t> MessageView::find_uint(OptionNumber number) const n
 
 std::size_t MessageView::count(OptionNumber number) const noexcept {
     std::size_t n = 0;
-    for ([[maybe_unused]] const Option& option : options(number)) ++n;
+    for ([[maybe_unused]] const Option& option : options(number))
+        ++n;
     return n;
 }
 
 std::string_view describe(ParseError error) noexcept {
     switch (error) {
-        case ParseError::too_short: return "datagram shorter than the 4-byte header";
-        case ParseError::bad_version: return "unknown protocol version";
-        case ParseError::bad_token_length: return "reserved token length";
-        case ParseError::truncated_token: return "datagram ends inside the token";
-        case ParseError::reserved_option_nibble: return "reserved option delta or length 15";
-        case ParseError::truncated_option: return "datagram ends inside an option";
-        case ParseError::option_number_overflow: return "option number above 65535";
-        case ParseError::empty_payload: return "payload marker with an empty payload";
-        case ParseError::nonempty_empty_message: return "empty message (0.00) with content";
+        case ParseError::too_short:
+            return "datagram shorter than the 4-byte header";
+        case ParseError::bad_version:
+            return "unknown protocol version";
+        case ParseError::bad_token_length:
+            return "reserved token length";
+        case ParseError::truncated_token:
+            return "datagram ends inside the token";
+        case ParseError::reserved_option_nibble:
+            return "reserved option delta or length 15";
+        case ParseError::truncated_option:
+            return "datagram ends inside an option";
+        case ParseError::option_number_overflow:
+            return "option number above 65535";
+        case ParseError::empty_payload:
+            return "payload marker with an empty payload";
+        case ParseError::nonempty_empty_message:
+            return "empty message (0.00) with content";
     }
     return "unknown parse error";
 }
