@@ -10,6 +10,7 @@ namespace {
 
 // RFC 7252 §3.2: a uint is sent in the fewest bytes, so leading zero bytes are dropped.
 Bytes normalized_value(const Option& option) noexcept {
+    if (option.value.empty() || option.value.front() != 0) return option.value;  // the usual case
     const OptionDef* def = find_option_def(option.number);
     if (def == nullptr || def->format != OptionFormat::uint) return option.value;
     Bytes value = option.value;

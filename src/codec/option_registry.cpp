@@ -53,7 +53,22 @@ std::span<const OptionDef> option_registry() noexcept {
     return registry;
 }
 
+// Direct index for the small numbers that nearly every message uses.
+constexpr std::size_t direct_limit = 64;
+constexpr auto direct_index = [] {
+    std::array<std::uint8_t, direct_limit> index{};
+    index.fill(0xff);
+    for (std::size_t i = 0; i < registry.size(); ++i)
+        if (to_int(registry[i].number) < direct_limit)
+            index[to_int(registry[i].number)] = static_cast<std::uint8_t>(i);
+    return index;
+}();
+
 const OptionDef* find_option_def(OptionNumber number) noexcept {
+    if (to_int(number) < direct_limit) {
+        std::uint8_t i = direct_index[to_int(number)];
+        return i == 0xff ? nullptr : &registry[i];
+    }
     auto it = std::lower_bound(
         registry.begin(), registry.end(), number,
         [](const OptionDef& def, OptionNumber n) { return to_int(def.number) < to_int(n); });
