@@ -7,3 +7,5 @@
 #include "coap/expected.hpp"
 #include "coap/message.hpp"
 #include "coap/option.hpp"
+#include "coap/router.hpp"
+#include "coap/uri.hpp"

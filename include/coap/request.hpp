@@ -1,0 +1,76 @@
+// What a handler receives: a parsed request, its peer and per-request scratch memory.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "coap/arena.hpp"
+#include "coap/content_format.hpp"
+#include "coap/endpoint.hpp"
+#include "coap/message.hpp"
+
+namespace coap {
+
+/// A route parameter captured by the router: `/sensor/:id` matched against `/sensor/7` gives
+/// name "id" and value "7".
+struct RouteParam {
+    std::string_view name;
+    std::string_view value;
+};
+
+/// A request as a handler sees it. Everything it returns views the datagram or the arena and is
+/// valid only during the handler call.
+class Request {
+  public:
+    static constexpr std::size_t max_params = 8;
+
+    Request(const MessageView& message, const Endpoint& peer, Arena& arena,
+            bool secure = false) noexcept
+        : message_(&message), peer_(&peer), arena_(&arena), secure_(secure) {}
+
+    /// The method code: Code::get, Code::post, ...
+    Code method() const noexcept { return message_->code(); }
+    Bytes payload() const noexcept { return message_->payload(); }
+    /// Uri-Path segments, in order.
+    OptionRange path() const noexcept { return message_->options(OptionNumber::uri_path); }
+    /// Uri-Query arguments, in order.
+    OptionRange query() const noexcept { return message_->options(OptionNumber::uri_query); }
+    /// The value of query argument `name` ("name=value" gives "value", "name" alone gives "").
+    std::optional<std::string_view> query_value(std::string_view name) const noexcept;
+    /// A route parameter captured by the router, by name.
+    std::optional<std::string_view> param(std::string_view name) const noexcept;
+
+    std::optional<Option> option(OptionNumber number) const noexcept {
+        return message_->find(number);
+    }
+    OptionRange options(OptionNumber number) const noexcept { return message_->options(number); }
+    /// If-Match values (RFC 7252 §5.10.8.1); an empty value matches any existing representation.
+    OptionRange if_match() const noexcept { return options(OptionNumber::if_match); }
+    bool if_none_match() const noexcept { return message_->has(OptionNumber::if_none_match); }
+    /// ETags the client already holds (RFC 7252 §5.10.6.2).
+    OptionRange etags() const noexcept { return options(OptionNumber::etag); }
+    std::optional<ContentFormat> accept() const noexcept;
+    std::optional<ContentFormat> content_format() const noexcept;
+
+    const Endpoint& peer() const noexcept { return *peer_; }
+    bool is_secure() const noexcept { return secure_; }
+    Arena& arena() const noexcept { return *arena_; }
+    /// The whole parsed message, for anything the accessors above do not cover.
+    const MessageView& message() const noexcept { return *message_; }
+
+    /// Used by the router to record captured parameters.
+    bool add_param(std::string_view name, std::string_view value) noexcept;
+    void clear_params() noexcept { param_count_ = 0; }
+
+  private:
+    const MessageView* message_;
+    const Endpoint* peer_;
+    Arena* arena_;
+    bool secure_;
+    std::uint8_t param_count_ = 0;
+    std::array<RouteParam, max_params> params_{};
+};
+
+}  // namespace coap

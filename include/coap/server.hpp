@@ -1,0 +1,70 @@
+// The CoAP server: configuration and a handler in, datagrams served on io_uring.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "coap/handler.hpp"
+#include "coap/server_config.hpp"
+#include "coap/time.hpp"
+
+namespace coap {
+
+/// Counters summed over every worker thread. Exact after run() has returned; while the server
+/// runs they are read without synchronisation and may lag slightly.
+struct ServerStats {
+    std::uint64_t received = 0;          ///< Datagrams received.
+    std::uint64_t sent = 0;              ///< Datagrams sent.
+    std::uint64_t requests = 0;          ///< Requests handed to the handler.
+    std::uint64_t duplicates = 0;        ///< Duplicates answered from the cache or dropped.
+    std::uint64_t format_errors = 0;     ///< Malformed datagrams (RST for CON, else dropped).
+    std::uint64_t ignored = 0;           ///< Unknown versions, stray ACK/RST, empty NON...
+    std::uint64_t resets_sent = 0;       ///< RST sent (pings, malformed or unexpected CON).
+    std::uint64_t bad_options = 0;       ///< Requests rejected for a critical option (4.02).
+    std::uint64_t handler_failures = 0;  ///< Handler exceptions and unencodable responses (5.00).
+    std::uint64_t truncated = 0;         ///< Datagrams larger than buffer_size, dropped.
+    std::uint64_t send_dropped = 0;      ///< Replies dropped for want of a free send slot.
+    std::uint64_t send_errors = 0;       ///< Sends the kernel refused.
+    std::uint64_t cached_exchanges = 0;  ///< Exchanges held for deduplication right now.
+};
+
+/// A CoAP server over UDP (RFC 7252). Construct it, then either call run() (blocking, one
+/// thread per `thread_count`) or listen() and tick() from your own loop (one thread).
+///
+///     coap::Server server(coap::ServerConfig{}, [](coap::Request& request) {
+///         return coap::Response::ok(request.payload());
+///     });
+///     server.run();
+class Server {
+  public:
+    /// Validates the configuration (throws std::invalid_argument with the reason) and keeps the
+    /// handler. Memory is reserved when listening starts.
+    Server(ServerConfig config, Handler handler);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    /// Binds every worker's socket and sets up its ring. Throws std::system_error or
+    /// std::runtime_error naming what failed (port in use, io_uring unavailable, ...).
+    void listen();
+    /// Processes one batch of datagrams on the first worker, waiting up to `timeout` for one.
+    /// For callers that own their loop; requires thread_count == 1. False after stop().
+    bool tick(Duration timeout = Duration::zero());
+    /// Listens if needed, runs thread_count workers (the calling thread is the first) and
+    /// returns after stop().
+    void run();
+    /// Makes run() and tick() return. Safe from any thread and from a signal handler.
+    void stop() noexcept;
+
+    /// The bound UDP port (useful with port 0); 0 before listen().
+    std::uint16_t local_port() const noexcept;
+    ServerStats stats() const noexcept;
+    const ServerConfig& config() const noexcept;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace coap

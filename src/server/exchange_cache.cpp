@@ -1,0 +1,93 @@
+// RFC 7252 §4.5 (deduplication) and §4.8.2 (EXCHANGE_LIFETIME) with fixed memory.
+#include "exchange_cache.hpp"
+
+#include <bit>
+#include <cstring>
+
+namespace coap::detail {
+
+ExchangeCache::ExchangeCache(std::uint32_t entries, std::uint32_t byte_capacity, Duration lifetime)
+    : entries_(new Entry[entries]),
+      buckets_(new std::uint32_t[std::bit_ceil(entries)]),
+      bytes_(new std::uint8_t[byte_capacity]),
+      capacity_(entries),
+      bucket_mask_(std::bit_ceil(entries) - 1),
+      byte_capacity_(byte_capacity),
+      lifetime_(lifetime) {
+    for (std::uint32_t i = 0; i <= bucket_mask_; ++i)
+        buckets_[i] = none;
+}
+
+std::size_t ExchangeCache::memory_bytes() const noexcept {
+    return sizeof(Entry) * capacity_ + sizeof(std::uint32_t) * (bucket_mask_ + 1) + byte_capacity_;
+}
+
+std::uint32_t ExchangeCache::bucket_of(const Endpoint& peer,
+                                       std::uint16_t message_id) const noexcept {
+    std::uint64_t h = peer.hash() ^ (std::uint64_t{message_id} * 0x9e3779b97f4a7c15ull);
+    return static_cast<std::uint32_t>(h ^ (h >> 32)) & bucket_mask_;
+}
+
+std::optional<ExchangeCache::Hit> ExchangeCache::find(const Endpoint& peer,
+                                                      std::uint16_t message_id,
+                                                      TimePoint now) noexcept {
+    for (std::uint32_t i = buckets_[bucket_of(peer, message_id)]; i != none; i = entries_[i].next) {
+        const Entry& entry = entries_[i];
+        if (entry.message_id != message_id || !(entry.peer == peer)) continue;
+        if (entry.expires <= now) return std::nullopt;
+        ++stats_.hits;
+        const std::uint8_t* data = bytes_.get() + entry.start % byte_capacity_;
+        return Hit{Bytes{data, entry.length}};
+    }
+    return std::nullopt;
+}
+
+void ExchangeCache::evict_oldest() noexcept {
+    Entry& oldest = entries_[head_];
+    std::uint32_t* link = &buckets_[bucket_of(oldest.peer, oldest.message_id)];
+    while (*link != head_)
+        link = &entries_[*link].next;  // the oldest is always indexed
+    *link = oldest.next;
+    head_ = (head_ + 1) % capacity_;
+    --count_;
+}
+
+void ExchangeCache::expire(TimePoint now) noexcept {
+    while (count_ > 0 && entries_[head_].expires <= now) {
+        evict_oldest();
+        ++stats_.expired;
+    }
+}
+
+bool ExchangeCache::insert(const Endpoint& peer, std::uint16_t message_id, Bytes response,
+                           TimePoint now) noexcept {
+    if (response.size() > byte_capacity_ || response.size() > 0xffff) return false;
+    expire(now);
+    if (count_ == capacity_) {
+        evict_oldest();
+        ++stats_.evicted_early;
+    }
+    // Responses are stored contiguously: skip the ring's tail end when the response would wrap.
+    auto length = static_cast<std::uint32_t>(response.size());
+    std::uint32_t position = static_cast<std::uint32_t>(written_ % byte_capacity_);
+    std::uint32_t waste = position + length > byte_capacity_ ? byte_capacity_ - position : 0;
+    while (count_ > 0 && byte_capacity_ - (written_ - entries_[head_].start) < waste + length) {
+        evict_oldest();
+        ++stats_.evicted_early;
+    }
+    written_ += waste;
+
+    std::uint32_t index = slot(count_);
+    std::uint32_t bucket = bucket_of(peer, message_id);
+    entries_[index] = Entry{peer,       now + lifetime_,
+                            written_,   buckets_[bucket],
+                            message_id, static_cast<std::uint16_t>(length)};
+    buckets_[bucket] = index;
+    if (length != 0) std::memcpy(bytes_.get() + written_ % byte_capacity_, response.data(), length);
+    written_ += length;
+    ++count_;
+    ++stats_.inserted;
+    return true;
+}
+
+}  // namespace coap::detail

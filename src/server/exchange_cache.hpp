@@ -1,0 +1,87 @@
+// Duplicate detection and the response cache of RFC 7252 §4.5 and §4.8.2, with memory fixed at
+// init: a FIFO ring of entries, a ring of response bytes, and a chained hash index. Entries are
+// matched on the exact peer endpoint and Message ID, never on a hash alone.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "coap/bytes.hpp"
+#include "coap/endpoint.hpp"
+#include "coap/time.hpp"
+
+namespace coap::detail {
+
+class ExchangeCache {
+  public:
+    /// What a previous message with the same endpoint and Message ID left behind.
+    struct Hit {
+        Bytes response;  ///< Empty when nothing was sent back (a NON request without reply).
+    };
+
+    struct Stats {
+        std::uint64_t inserted = 0;
+        std::uint64_t hits = 0;
+        std::uint64_t expired = 0;
+        /// Evicted before EXCHANGE_LIFETIME because the entry or byte pool was full.
+        std::uint64_t evicted_early = 0;
+    };
+
+    /// `entries` exchanges and `byte_capacity` bytes of responses, remembered for `lifetime`.
+    /// Precondition: entries >= 1, byte_capacity >= the largest response inserted.
+    ExchangeCache(std::uint32_t entries, std::uint32_t byte_capacity, Duration lifetime);
+
+    /// The cached exchange for (peer, message_id) if it is younger than the lifetime.
+    std::optional<Hit> find(const Endpoint& peer, std::uint16_t message_id, TimePoint now) noexcept;
+    /// Remembers the response sent for (peer, message_id). Evicts the oldest entries when a pool
+    /// is full. Returns false only when `response` is larger than the whole byte pool.
+    bool insert(const Endpoint& peer, std::uint16_t message_id, Bytes response,
+                TimePoint now) noexcept;
+    /// Drops entries older than the lifetime.
+    void expire(TimePoint now) noexcept;
+
+    std::uint32_t size() const noexcept { return count_; }
+    std::uint32_t capacity() const noexcept { return capacity_; }
+    const Stats& stats() const noexcept { return stats_; }
+    /// Bytes of memory held, for documentation and the stats API.
+    std::size_t memory_bytes() const noexcept;
+    /// Fixed bytes per entry, not counting its response bytes.
+    static constexpr std::size_t bytes_per_entry();
+
+  private:
+    static constexpr std::uint32_t none = 0xffffffff;
+
+    struct Entry {
+        Endpoint peer;
+        TimePoint expires;
+        std::uint64_t start;  // position of the response in the byte stream
+        std::uint32_t next;   // next entry in the same hash bucket
+        std::uint16_t message_id;
+        std::uint16_t length;
+    };
+
+    std::uint32_t bucket_of(const Endpoint& peer, std::uint16_t message_id) const noexcept;
+    void evict_oldest() noexcept;
+    std::uint32_t slot(std::uint32_t age_index) const noexcept {
+        return (head_ + age_index) % capacity_;
+    }
+
+    std::unique_ptr<Entry[]> entries_;
+    std::unique_ptr<std::uint32_t[]> buckets_;
+    std::unique_ptr<std::uint8_t[]> bytes_;
+    std::uint32_t capacity_;
+    std::uint32_t bucket_mask_;
+    std::uint32_t byte_capacity_;
+    Duration lifetime_;
+    std::uint32_t head_ = 0;  // oldest entry
+    std::uint32_t count_ = 0;
+    std::uint64_t written_ = 0;  // total bytes ever placed in the byte ring, wasted ones included
+    Stats stats_{};
+};
+
+constexpr std::size_t ExchangeCache::bytes_per_entry() {
+    return sizeof(Entry) + sizeof(std::uint32_t) * 2;  // entry + up to two bucket heads
+}
+
+}  // namespace coap::detail

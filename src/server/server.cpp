@@ -1,0 +1,147 @@
+// The public Server: one protocol core and one io_uring worker per thread, nothing shared.
+#include "coap/server.hpp"
+
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "coap/log.hpp"
+#include "io/uring_worker.hpp"
+#include "server_core.hpp"
+
+namespace coap {
+
+namespace {
+
+// Connects an io worker to a protocol core without either knowing the other.
+class CoreAdapter final : public io::DatagramProcessor {
+  public:
+    explicit CoreAdapter(detail::ServerCore& core) : core_(core) {}
+    std::size_t on_datagram(const Endpoint& peer, Bytes datagram, TimePoint now,
+                            MutableBytes reply) noexcept override {
+        return core_.on_datagram(peer, datagram, now, reply);
+    }
+
+  private:
+    detail::ServerCore& core_;
+};
+
+std::uint16_t random_message_id() {
+    std::random_device device;
+    return static_cast<std::uint16_t>(device());
+}
+
+}  // namespace
+
+struct Server::Impl {
+    struct Worker {
+        Worker(const ServerConfig& config, const Handler& handler)
+            : core(config, handler, false, random_message_id()), adapter(core) {}
+        detail::ServerCore core;
+        CoreAdapter adapter;
+        std::unique_ptr<io::UringWorker> io;
+    };
+
+    ServerConfig config;
+    Handler handler;
+    std::vector<std::unique_ptr<Worker>> workers;
+    std::atomic<bool> stopping{false};
+    std::atomic<bool> listening{false};
+
+    io::WorkerConfig worker_config(std::size_t index, std::uint16_t port) const {
+        io::WorkerConfig out;
+        out.bind_address = config.bind_address;
+        out.port = port;
+        out.buffer_count = config.buffer_count;
+        out.buffer_size = config.buffer_size;
+        out.send_slots = std::max<std::uint32_t>(256, config.buffer_count);
+        if (!config.cpu_affinity.empty())
+            out.cpu = config.cpu_affinity[index % config.cpu_affinity.size()];
+        return out;
+    }
+};
+
+Server::Server(ServerConfig config, Handler handler) : impl_(std::make_unique<Impl>()) {
+    if (std::string problem = config.validate(); !problem.empty())
+        throw std::invalid_argument(problem);
+    if (!handler) throw std::invalid_argument("Server: the handler is empty");
+    impl_->config = std::move(config);
+    impl_->handler = std::move(handler);
+}
+
+Server::~Server() {
+    stop();
+}
+
+void Server::listen() {
+    if (impl_->listening.load()) return;
+    std::uint16_t port = impl_->config.port;
+    for (std::uint32_t i = 0; i < impl_->config.thread_count; ++i) {
+        auto worker = std::make_unique<Impl::Worker>(impl_->config, impl_->handler);
+        worker->io =
+            std::make_unique<io::UringWorker>(impl_->worker_config(i, port), worker->adapter);
+        port = worker->io->local_port();  // later workers share the first one's port
+        impl_->workers.push_back(std::move(worker));
+    }
+    impl_->listening.store(true);
+    if (impl_->stopping.load()) stop();  // a stop() that raced with listen()
+    log(LogLevel::info, "listening on %s port %u with %u thread(s)",
+        impl_->config.bind_address.c_str(), port, impl_->config.thread_count);
+}
+
+bool Server::tick(Duration timeout) {
+    if (impl_->config.thread_count != 1)
+        throw std::logic_error("Server::tick needs thread_count == 1; use run()");
+    listen();
+    return impl_->workers.front()->io->run_once(timeout);
+}
+
+void Server::run() {
+    listen();
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < impl_->workers.size(); ++i)
+        threads.emplace_back([worker = impl_->workers[i].get()] { worker->io->run(); });
+    impl_->workers.front()->io->run();
+    for (std::thread& thread : threads)
+        thread.join();
+}
+
+void Server::stop() noexcept {
+    impl_->stopping.store(true);
+    if (!impl_->listening.load()) return;
+    for (auto& worker : impl_->workers)
+        worker->io->stop();
+}
+
+std::uint16_t Server::local_port() const noexcept {
+    return impl_->workers.empty() ? 0 : impl_->workers.front()->io->local_port();
+}
+
+const ServerConfig& Server::config() const noexcept {
+    return impl_->config;
+}
+
+ServerStats Server::stats() const noexcept {
+    ServerStats total;
+    for (const auto& worker : impl_->workers) {
+        const detail::CoreStats& core = worker->core.stats();
+        const io::WorkerStats& io = worker->io->stats();
+        total.received += io.received;
+        total.sent += io.sent;
+        total.truncated += io.truncated;
+        total.send_dropped += io.send_dropped;
+        total.send_errors += io.send_errors;
+        total.requests += core.requests;
+        total.duplicates += core.duplicates;
+        total.format_errors += core.format_errors;
+        total.ignored += core.ignored + core.ignored_version;
+        total.resets_sent += core.resets_sent;
+        total.bad_options += core.bad_options;
+        total.handler_failures += core.handler_failures;
+        total.cached_exchanges += worker->core.exchanges().size();
+    }
+    return total;
+}
+
+}  // namespace coap

@@ -1,0 +1,51 @@
+// Server configuration validation: clear messages at set-up instead of surprises later.
+#include <string>
+
+#include "coap/server_config.hpp"
+
+namespace coap {
+
+namespace {
+
+std::string field_error(const char* field, const std::string& problem) {
+    return std::string("ServerConfig.") + field + ": " + problem;
+}
+
+}  // namespace
+
+std::string ServerConfig::validate() const {
+    if (bind_address.empty()) return field_error("bind_address", "must not be empty");
+    if (buffer_size < 64)
+        return field_error("buffer_size",
+                           "must be at least 64 bytes, got " + std::to_string(buffer_size));
+    if (buffer_size > 65507)
+        return field_error("buffer_size", "must be at most 65507 bytes (largest UDP payload)");
+    if (buffer_count == 0 || buffer_count > 32768)
+        return field_error("buffer_count", "must be between 1 and 32768");
+    if (exchange_count == 0) return field_error("exchange_count", "must be at least 1");
+    if (exchange_cache_bytes < buffer_size)
+        return field_error("exchange_cache_bytes",
+                           "must hold at least one response of buffer_size");
+    if (exchange_lifetime <= Duration::zero())
+        return field_error("exchange_lifetime", "must be positive");
+    if (thread_count == 0 || thread_count > 1024)
+        return field_error("thread_count", "must be between 1 and 1024");
+    if (max_arena_size < 1024) return field_error("max_arena_size", "must be at least 1024 bytes");
+    if (load_shed_throttle_pct > 100 || load_shed_critical_pct > 100)
+        return field_error("load_shed_*_pct", "percentages must be at most 100");
+    if (!(load_shed_recover_pct < load_shed_throttle_pct &&
+          load_shed_throttle_pct <= load_shed_critical_pct))
+        return field_error("load_shed_*_pct", "need recover < throttle <= critical");
+    if (rate_limit_ip_count != 0 && (rate_limit_tokens_per_sec == 0 || rate_limit_burst == 0))
+        return field_error("rate_limit_*", "tokens_per_sec and burst must be positive");
+    for (std::uint16_t number : recognized_options)
+        if ((number & 1) == 0)
+            return field_error(
+                "recognized_options",
+                std::to_string(number) + " is elective; list critical (odd) numbers");
+    for (int cpu : cpu_affinity)
+        if (cpu < 0) return field_error("cpu_affinity", "CPU numbers must not be negative");
+    return {};
+}
+
+}  // namespace coap

@@ -1,0 +1,78 @@
+// coapd: the demo and ETSI plugtest CoAP server.
+#include <csignal>
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "coap/log.hpp"
+#include "coap/router.hpp"
+#include "coap/server.hpp"
+#include "plugtest.hpp"
+
+namespace {
+
+std::atomic<coap::Server*> running_server{nullptr};
+
+extern "C" void on_stop_signal(int) {
+    if (coap::Server* server = running_server.load()) server->stop();
+}
+
+void install_signal_handlers() {
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"coapd - CoAP server with the ETSI CoAP#4 plugtest resources"};
+    coap::ServerConfig config;
+    config.bind_address = "::";
+    std::string log_level = "info";
+    app.add_option("--bind", config.bind_address,
+                   "Local address: \"::\" (IPv6 and IPv4), \"0.0.0.0\", \"127.0.0.1\", \"::1\"...")
+        ->capture_default_str();
+    app.add_option("--port", config.port, "UDP port; 0 picks a free one (printed at start-up)")
+        ->capture_default_str();
+    app.add_option("--threads", config.thread_count, "Worker threads, one socket each")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
+    app.add_option("--log-level", log_level, "error, warn, info or debug")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+    CLI11_PARSE(app, argc, argv);
+
+    coap::LogLevel level;
+    coap::parse_log_level(log_level, level);
+    coap::set_log_level(level);
+
+    try {
+        coap::Router router;
+        coapd::add_plugtest_resources(router);
+        coap::Server server(config, coap::Handler(std::move(router)));
+        server.listen();
+        running_server.store(&server);
+        install_signal_handlers();
+        std::printf("coapd: serving coap://%s%s%s:%u with %u thread(s)\n",
+                    config.bind_address.find(':') != std::string::npos ? "[" : "",
+                    config.bind_address.c_str(),
+                    config.bind_address.find(':') != std::string::npos ? "]" : "",
+                    server.local_port(), config.thread_count);
+        std::fflush(stdout);
+        server.run();
+        running_server.store(nullptr);
+        coap::ServerStats stats = server.stats();
+        std::printf("coapd: stopped after %llu requests (%llu duplicates, %llu malformed)\n",
+                    static_cast<unsigned long long>(stats.requests),
+                    static_cast<unsigned long long>(stats.duplicates),
+                    static_cast<unsigned long long>(stats.format_errors));
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "coapd: %s\n", error.what());
+        return 1;
+    }
+    return 0;
+}
