@@ -26,7 +26,7 @@ class ServerCoreTest : public ::testing::Test {
 
     void rebuild() {
         core_.reset();
-        core_ = std::make_unique<ServerCore>(config_, handler_, false, 0x1000);
+        core_ = std::make_unique<ServerCore>(config_, handler_, false, 0x1000ull << 16);
     }
 
     // Sends a request built with a writer and returns the parsed reply bytes (empty if none).

@@ -8,10 +8,24 @@
 
 #include "coap/arena.hpp"
 #include "coap/content_format.hpp"
+#include "coap/deferred.hpp"
 #include "coap/endpoint.hpp"
 #include "coap/message.hpp"
 
 namespace coap {
+
+class Request;
+
+namespace detail {
+/// What the server core lends a request so that handlers can reach per-request services.
+class RequestServices {
+  public:
+    virtual std::optional<DeferredResponse> defer(const Request& request) noexcept = 0;
+
+  protected:
+    ~RequestServices() = default;
+};
+}  // namespace detail
 
 /// A route parameter captured by the router: `/sensor/:id` matched against `/sensor/7` gives
 /// name "id" and value "7".
@@ -57,6 +71,21 @@ class Request {
     const Endpoint& peer() const noexcept { return *peer_; }
     bool is_secure() const noexcept { return secure_; }
     Arena& arena() const noexcept { return *arena_; }
+    /// Defers the response (RFC 7252 §5.2.2): the server acknowledges a CON request at once with
+    /// an empty ACK, and the answer given later to `Server::respond` goes out as a separate
+    /// response (CON with retransmission for a CON request, NON for a NON request). Return
+    /// nullopt from the handler after deferring. When every deferral slot is busy this gives
+    /// nullopt and the server answers 5.03 Service Unavailable with Max-Age instead, whatever
+    /// the handler returns.
+    std::optional<DeferredResponse> defer() noexcept {
+        deferral_requested_ = true;
+        return services_ ? services_->defer(*this) : std::nullopt;
+    }
+    /// True once defer() was called for this request, whether or not a slot was free.
+    bool deferral_requested() const noexcept { return deferral_requested_; }
+    /// Used by the server core to offer its services to handlers.
+    void set_services(detail::RequestServices* services) noexcept { services_ = services; }
+
     /// The whole parsed message, for anything the accessors above do not cover.
     const MessageView& message() const noexcept { return *message_; }
 
@@ -69,6 +98,8 @@ class Request {
     const Endpoint* peer_;
     Arena* arena_;
     bool secure_;
+    bool deferral_requested_ = false;
+    detail::RequestServices* services_ = nullptr;
     std::uint8_t param_count_ = 0;
     std::array<RouteParam, max_params> params_{};
 };

@@ -29,8 +29,18 @@ struct ServerConfig {
     std::uint32_t exchange_cache_bytes = 4 * 1024 * 1024;
     /// How long an exchange is remembered (RFC 7252 §4.8.2 EXCHANGE_LIFETIME).
     Duration exchange_lifetime = std::chrono::seconds(247);
-    /// Separate responses in flight at once, per thread (RFC 7252 §5.2.2).
+    /// Separate responses in flight at once, per thread (RFC 7252 §5.2.2). When all are busy a
+    /// handler's defer() fails and the client gets 5.03 with Max-Age `deferred_busy_max_age`.
     std::uint32_t max_deferred = 16;
+    /// A deferred request that the application never answers is given up after this long.
+    Duration deferred_answer_timeout = std::chrono::seconds(60);
+    /// Max-Age, in seconds, of the 5.03 sent when no deferral slot is free.
+    std::uint32_t deferred_busy_max_age = 2;
+    /// RFC 7252 §4.8 transmission parameters for the CON messages the server sends (separate
+    /// responses, CON notifications): ACK_TIMEOUT, ACK_RANDOM_FACTOR and MAX_RETRANSMIT.
+    Duration ack_timeout = std::chrono::seconds(2);
+    double ack_random_factor = 1.5;
+    std::uint32_t max_retransmit = 4;
     /// Block-wise transfers in progress at once, per thread (RFC 7959).
     std::uint32_t max_block_transfers = 32;
     /// Largest body assembled or served block-wise, in bytes.

@@ -260,10 +260,9 @@ UringWorker::Impl::Impl(const WorkerConfig& config, DatagramProcessor& processor
                                                    std::numeric_limits<std::uint64_t>::max());
     if (buffer_count_ < wanted)
         log(LogLevel::warn,
-            "io: RLIMIT_MEMLOCK of %llu bytes fits %u of the %u receive buffers of %u bytes asked "
-            "for; using %u (raise it with ulimit -l or LimitMEMLOCK=)",
-            static_cast<unsigned long long>(limit), buffer_count_, wanted, buffer_size_,
-            buffer_count_);
+            "io: RLIMIT_MEMLOCK of %llu bytes fits only %u of the %u receive buffers of %u "
+            "bytes asked for (raise it with ulimit -l or LimitMEMLOCK=)",
+            static_cast<unsigned long long>(limit), buffer_count_, wanted, buffer_size_);
     stride_ = buffer_stride(buffer_size_);
 
     socket_ = UdpSocket::bind(config.bind_address, config.port);

@@ -14,6 +14,18 @@ namespace coap {
 
 namespace {
 
+// Lets the core send through the worker's send slots without knowing about io_uring.
+class OutboxSink final : public detail::DatagramSink {
+  public:
+    explicit OutboxSink(io::Outbox& outbox) : outbox_(outbox) {}
+    bool send(const Endpoint& peer, Bytes datagram) noexcept override {
+        return outbox_.send(peer, datagram);
+    }
+
+  private:
+    io::Outbox& outbox_;
+};
+
 // Connects an io worker to a protocol core without either knowing the other.
 class CoreAdapter final : public io::DatagramProcessor {
   public:
@@ -22,22 +34,26 @@ class CoreAdapter final : public io::DatagramProcessor {
                             MutableBytes reply) noexcept override {
         return core_.on_datagram(peer, datagram, now, reply);
     }
+    void on_batch_end(TimePoint now, io::Outbox& out) noexcept override {
+        OutboxSink sink(out);
+        core_.on_timers(now, sink);
+    }
 
   private:
     detail::ServerCore& core_;
 };
 
-std::uint16_t random_message_id() {
+std::uint64_t random_seed() {
     std::random_device device;
-    return static_cast<std::uint16_t>(device());
+    return (std::uint64_t{device()} << 32) | device();
 }
 
 }  // namespace
 
 struct Server::Impl {
     struct Worker {
-        Worker(const ServerConfig& config, const Handler& handler)
-            : core(config, handler, false, random_message_id()), adapter(core) {}
+        Worker(const ServerConfig& config, const Handler& handler, std::uint32_t index)
+            : core(config, handler, false, random_seed(), index), adapter(core) {}
         detail::ServerCore core;
         CoreAdapter adapter;
         std::unique_ptr<io::UringWorker> io;
@@ -78,7 +94,7 @@ void Server::listen() {
     if (impl_->listening.load()) return;
     std::uint16_t port = impl_->config.port;
     for (std::uint32_t i = 0; i < impl_->config.thread_count; ++i) {
-        auto worker = std::make_unique<Impl::Worker>(impl_->config, impl_->handler);
+        auto worker = std::make_unique<Impl::Worker>(impl_->config, impl_->handler, i);
         worker->io =
             std::make_unique<io::UringWorker>(impl_->worker_config(i, port), worker->adapter);
         port = worker->io->local_port();  // later workers share the first one's port
@@ -112,6 +128,12 @@ void Server::stop() noexcept {
     if (!impl_->listening.load()) return;
     for (auto& worker : impl_->workers)
         worker->io->stop();
+}
+
+bool Server::respond(DeferredResponse handle, const Response& response) noexcept {
+    if (handle.worker() >= impl_->workers.size()) return false;
+    // The worker sends it after its current wait (at most its idle timeout, 100 ms).
+    return impl_->workers[handle.worker()]->core.complete(handle, response);
 }
 
 std::uint16_t Server::local_port() const noexcept {

@@ -28,6 +28,12 @@ std::string ServerConfig::validate() const {
                            "must hold at least one response of buffer_size");
     if (exchange_lifetime <= Duration::zero())
         return field_error("exchange_lifetime", "must be positive");
+    if (ack_timeout <= Duration::zero()) return field_error("ack_timeout", "must be positive");
+    if (!(ack_random_factor >= 1.0 && ack_random_factor <= 10.0))
+        return field_error("ack_random_factor", "must be between 1.0 and 10.0 (RFC 7252 §4.8)");
+    if (max_retransmit > 20) return field_error("max_retransmit", "must be at most 20");
+    if (deferred_answer_timeout <= Duration::zero())
+        return field_error("deferred_answer_timeout", "must be positive");
     if (thread_count == 0 || thread_count > 1024)
         return field_error("thread_count", "must be between 1 and 1024");
     if (max_arena_size < 1024) return field_error("max_arena_size", "must be at least 1024 bytes");

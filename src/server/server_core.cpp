@@ -16,14 +16,19 @@ bool is_proxy_request(const MessageView& request) noexcept {
 }  // namespace
 
 ServerCore::ServerCore(const ServerConfig& config, const Handler& handler, bool secure,
-                       std::uint16_t initial_message_id)
+                       std::uint64_t random_seed, std::uint32_t worker_index)
     : handler_(handler),
       recognized_options_(config.recognized_options),
       arena_memory_(new std::byte[config.max_arena_size]),
       arena_(std::span<std::byte>(arena_memory_.get(), config.max_arena_size)),
       exchanges_(config.exchange_count, config.exchange_cache_bytes, config.exchange_lifetime),
+      deferred_(worker_index, config.max_deferred, config.buffer_size,
+                TransmissionParameters{config.ack_timeout, config.ack_random_factor,
+                                       config.max_retransmit},
+                config.deferred_answer_timeout, random_seed),
+      deferred_busy_max_age_(config.deferred_busy_max_age),
       buffer_size_(config.buffer_size),
-      next_message_id_(initial_message_id),
+      next_message_id_(static_cast<std::uint16_t>(random_seed >> 16)),
       secure_(secure) {}
 
 std::size_t ServerCore::on_datagram(const Endpoint& peer, Bytes datagram, TimePoint now,
@@ -35,8 +40,10 @@ std::size_t ServerCore::on_datagram(const Endpoint& peer, Bytes datagram, TimePo
     switch (message->type()) {
         case MessageType::ack:
         case MessageType::rst:
-            // No exchanges of ours await these yet (separate responses and observe will).
-            ++stats_.ignored;
+            // An ACK or RST can only concern a CON we sent: a separate response (§4.2).
+            if (!deferred_.on_ack_or_reset(peer, message->message_id(),
+                                           message->type() == MessageType::rst))
+                ++stats_.ignored;
             return 0;
         case MessageType::con:
         case MessageType::non:
@@ -99,31 +106,56 @@ std::size_t ServerCore::on_request(const Endpoint& peer, const MessageView& requ
         length = respond(request, Response::with_code(Code::proxying_not_supported), reply);
     } else {
         ++stats_.requests;
-        HandlerResult result = call_handler(peer, request);
-        if (result) {
-            length = respond(request, *result, reply);
-        } else if (request.type() == MessageType::con) {
-            length = reply_empty(MessageType::ack, request.message_id(), reply);
-        } else {
-            length = 0;
-        }
+        now_ = now;
+        deferred_granted_ = false;
+        Request handler_request(request, peer, arena_, secure_);
+        handler_request.set_services(this);
+        HandlerResult result = call_handler(handler_request);
+        length = answer(handler_request, result, reply);
         arena_.reset();  // after encoding: the response may point into the arena
     }
     exchanges_.insert(peer, request.message_id(), Bytes(reply.data(), length), now);
     return length;
 }
 
-HandlerResult ServerCore::call_handler(const Endpoint& peer, const MessageView& request) noexcept {
-    Request handler_request(request, peer, arena_, secure_);
+HandlerResult ServerCore::call_handler(Request& request) noexcept {
     try {
-        return handler_(handler_request);
+        return handler_(request);
     } catch (const std::exception& error) {
-        report_handler_failure(handler_request, error.what());
+        report_handler_failure(request, error.what());
     } catch (...) {
-        report_handler_failure(handler_request, "unknown exception");
+        report_handler_failure(request, "unknown exception");
     }
     ++stats_.handler_failures;
     return Response::internal_server_error();
+}
+
+std::size_t ServerCore::answer(Request& request, const HandlerResult& result,
+                               MutableBytes reply) noexcept {
+    const MessageView& message = request.message();
+    bool confirmable = message.type() == MessageType::con;
+    if (request.deferral_requested() && !deferred_granted_) {
+        // No deferral slot was free: tell the client when to try again (RFC 7252 §5.9.3.4).
+        return respond(
+            message, Response::with_code(Code::service_unavailable).max_age(deferred_busy_max_age_),
+            reply);
+    }
+    if (request.deferral_requested() || !result) {
+        // §5.2.2: acknowledge now, answer later; or no answer at all.
+        return confirmable ? reply_empty(MessageType::ack, message.message_id(), reply) : 0;
+    }
+    return respond(message, *result, reply);
+}
+
+std::optional<DeferredResponse> ServerCore::defer(const Request& request) noexcept {
+    if (deferred_granted_) return std::nullopt;  // one deferral per request
+    auto handle = deferred_.open(request.peer(), request.message(), now_);
+    deferred_granted_ = handle.has_value();
+    return handle;
+}
+
+void ServerCore::on_timers(TimePoint now, DatagramSink& out) noexcept {
+    deferred_.poll(now, out, next_message_id_);
 }
 
 // RFC 7252 §5.2.1: a CON request is answered piggybacked in the ACK with the same Message ID;

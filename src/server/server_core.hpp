@@ -11,6 +11,7 @@
 #include "coap/handler.hpp"
 #include "coap/server_config.hpp"
 #include "coap/time.hpp"
+#include "deferred_table.hpp"
 #include "exchange_cache.hpp"
 
 namespace coap::detail {
@@ -27,20 +28,32 @@ struct CoreStats {
     std::uint64_t handler_failures = 0;  ///< Responses that could not be encoded, sent as 5.00.
 };
 
-class ServerCore {
+class ServerCore final : public RequestServices {
   public:
-    /// `handler` must outlive the core. `initial_message_id` seeds the IDs of NON responses
-    /// (RFC 7252 §4.4 suggests a random start).
+    /// `handler` must outlive the core. `random_seed` seeds the Message IDs the server picks
+    /// (RFC 7252 §4.4 suggests a random start) and the retransmission jitter. `worker_index`
+    /// names this core in DeferredResponse handles.
     ServerCore(const ServerConfig& config, const Handler& handler, bool secure,
-               std::uint16_t initial_message_id);
+               std::uint64_t random_seed, std::uint32_t worker_index = 0);
 
     /// Handles one datagram from `peer` received at `now`. Writes the reply, if any, into `reply`
     /// (at least config.buffer_size bytes) and returns its length; 0 means send nothing.
     std::size_t on_datagram(const Endpoint& peer, Bytes datagram, TimePoint now,
                             MutableBytes reply) noexcept;
 
+    /// Sends answers to deferred requests and due retransmissions. Call after every batch of
+    /// datagrams and at least every ~100 ms.
+    void on_timers(TimePoint now, DatagramSink& out) noexcept;
+    /// Any thread: the later answer to a deferred request. False for an unknown or used handle.
+    bool complete(DeferredResponse handle, const Response& response) noexcept {
+        return deferred_.complete(handle, response);
+    }
+
     const CoreStats& stats() const noexcept { return stats_; }
     const ExchangeCache& exchanges() const noexcept { return exchanges_; }
+    const DeferredTable& deferred() const noexcept { return deferred_; }
+
+    std::optional<DeferredResponse> defer(const Request& request) noexcept override;
 
   private:
     std::size_t on_malformed(Bytes datagram, ParseError error, MutableBytes reply) noexcept;
@@ -50,7 +63,8 @@ class ServerCore {
                         MutableBytes reply) noexcept;
     std::size_t reply_empty(MessageType type, std::uint16_t message_id,
                             MutableBytes reply) noexcept;
-    HandlerResult call_handler(const Endpoint& peer, const MessageView& request) noexcept;
+    HandlerResult call_handler(Request& request) noexcept;
+    std::size_t answer(Request& request, const HandlerResult& result, MutableBytes reply) noexcept;
     std::uint16_t next_message_id() noexcept { return next_message_id_++; }
 
     const Handler& handler_;
@@ -58,7 +72,11 @@ class ServerCore {
     std::unique_ptr<std::byte[]> arena_memory_;
     Arena arena_;
     ExchangeCache exchanges_;
+    DeferredTable deferred_;
     CoreStats stats_{};
+    TimePoint now_{};                // of the datagram being handled, for defer()
+    bool deferred_granted_ = false;  // the handler being called got a deferral slot
+    std::uint32_t deferred_busy_max_age_;
     std::uint32_t buffer_size_;
     std::uint16_t next_message_id_;
     bool secure_;

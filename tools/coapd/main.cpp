@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
     coap::ServerConfig config;
     config.bind_address = "::";
     std::string log_level = "info";
+    unsigned separate_delay_ms = 1000;
     app.add_option("--bind", config.bind_address,
                    "Local address: \"::\" (IPv6 and IPv4), \"0.0.0.0\", \"127.0.0.1\", \"::1\"...")
         ->capture_default_str();
@@ -44,6 +45,9 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", log_level, "error, warn, info or debug")
         ->capture_default_str()
         ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+    app.add_option("--separate-delay-ms", separate_delay_ms,
+                   "How long /separate waits before its separate response")
+        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 
     coap::LogLevel level;
@@ -51,9 +55,11 @@ int main(int argc, char** argv) {
     coap::set_log_level(level);
 
     try {
+        coapd::SeparateResponder separate{std::chrono::milliseconds(separate_delay_ms)};
         coap::Router router;
-        coapd::add_plugtest_resources(router);
+        coapd::add_plugtest_resources(router, separate);
         coap::Server server(config, coap::Handler(std::move(router)));
+        separate.attach(&server);
         server.listen();
         running_server.store(&server);
         install_signal_handlers();

@@ -195,7 +195,12 @@ constexpr std::string_view path_links = "</path/sub1>,</path/sub2>,</path/sub3>"
 
 }  // namespace
 
-void add_plugtest_resources(coap::Router& router) {
+void add_plugtest_resources(coap::Router& router, SeparateResponder& responder) {
+    // TD_COAP_CORE_09, 11, 16, 17: acknowledged at once (CON), answered a moment later.
+    router.get("/separate", [&responder](Request& request) -> HandlerResult {
+        if (auto handle = request.defer()) responder.schedule(*handle);
+        return std::nullopt;  // without a free slot the server answers 5.03 itself
+    });
     router.get("/test", test_get, {.rt = "test", .title = "Default test resource"})
         .put("/test", test_put)
         .post("/test", test_post)

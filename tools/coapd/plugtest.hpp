@@ -2,11 +2,13 @@
 #pragma once
 
 #include "coap/router.hpp"
+#include "separate_responder.hpp"
 
 namespace coapd {
 
 /// Adds the plugtest resources to `router`. Their state lives in static storage guarded by a
 /// mutex, so the routes may be served from several threads.
-void add_plugtest_resources(coap::Router& router);
+/// `/separate` defers its requests to `responder`, which must outlive the router.
+void add_plugtest_resources(coap::Router& router, SeparateResponder& responder);
 
 }  // namespace coapd
