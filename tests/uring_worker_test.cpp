@@ -558,6 +558,26 @@ TEST(UringWorker, StopFromAnotherThreadEndsRun) {
         5000ms));
 }
 
+TEST(UringWorker, WakeEndsABlockedWaitAndRunsTheBatchEnd) {
+    EchoProcessor echo;
+    WorkerConfig config = loopback_config();
+    OPEN_WORKER_OR_SKIP(worker, config, echo);
+    ASSERT_TRUE(worker->run_once(Duration::zero()));  // arm the receive and the wake watch
+    std::size_t batches_before = echo.batch_times.size();
+    std::promise<bool> returned;
+    std::future<bool> result = returned.get_future();
+    std::thread thread([&] { returned.set_value(worker->run_once(std::chrono::hours(1))); });
+    worker->wake();
+    bool prompt = result.wait_for(5000ms) == std::future_status::ready;
+    if (!prompt) {
+        worker->stop();  // let the thread finish before failing
+    }
+    thread.join();
+    ASSERT_TRUE(prompt) << "wake() did not end the wait";
+    EXPECT_TRUE(result.get()) << "a wake is not a stop";
+    EXPECT_GT(echo.batch_times.size(), batches_before);
+}
+
 UringWorker* signalled_worker = nullptr;
 extern "C" void stop_on_signal(int) {
     signalled_worker->stop();

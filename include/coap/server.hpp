@@ -58,8 +58,8 @@ class Server {
     void stop() noexcept;
 
     /// The later answer to a request whose handler called `Request::defer()` (RFC 7252 §5.2.2).
-    /// Safe from any thread; the response is copied before this returns. It goes out within the
-    /// worker's next batch (at most about 100 ms later) as a CON with retransmission for a CON
+    /// Safe from any thread; the response is copied before this returns. The worker is woken and
+    /// sends it at once, as a CON with retransmission for a CON
     /// request or as a NON for a NON request. False when the handle is unknown, was already
     /// used, or was given up (see ServerConfig::deferred_answer_timeout).
     bool respond(DeferredResponse handle, const Response& response) noexcept;

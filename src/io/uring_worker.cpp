@@ -182,6 +182,7 @@ class UringWorker::Impl final : public Outbox {
 
     bool run_once(Duration timeout) noexcept;
     void stop() noexcept;
+    void wake() noexcept;
 
     std::uint16_t local_port() const noexcept { return socket_.port(); }
     std::uint32_t buffer_count() const noexcept { return buffer_count_; }
@@ -664,8 +665,12 @@ void UringWorker::Impl::pin_thread() noexcept {
 }
 
 void UringWorker::Impl::stop() noexcept {
-    const int saved_errno = errno;  // stop() may run in a signal handler
     stopping_.store(true, std::memory_order_release);
+    wake();
+}
+
+void UringWorker::Impl::wake() noexcept {
+    const int saved_errno = errno;  // stop() may run in a signal handler
     const std::uint64_t one = 1;
     [[maybe_unused]] ssize_t ignored = ::write(event_fd_number_, &one, sizeof one);
     errno = saved_errno;
@@ -694,6 +699,9 @@ void UringWorker::run() noexcept {
 
 void UringWorker::stop() noexcept {
     impl_->stop();
+}
+void UringWorker::wake() noexcept {
+    impl_->wake();
 }
 const WorkerStats& UringWorker::stats() const noexcept {
     return impl_->stats();

@@ -112,6 +112,10 @@ class UringWorker {
     /// from any thread. Final: the worker does not run again.
     void stop() noexcept;
 
+    /// Makes a blocked run_once() return after calling on_batch_end, so that work queued by
+    /// other threads (a deferred answer) goes out at once. Callable from any thread.
+    void wake() noexcept;
+
     const WorkerStats& stats() const noexcept;
 
   private:

@@ -132,8 +132,10 @@ void Server::stop() noexcept {
 
 bool Server::respond(DeferredResponse handle, const Response& response) noexcept {
     if (handle.worker() >= impl_->workers.size()) return false;
-    // The worker sends it after its current wait (at most its idle timeout, 100 ms).
-    return impl_->workers[handle.worker()]->core.complete(handle, response);
+    Impl::Worker& worker = *impl_->workers[handle.worker()];
+    if (!worker.core.complete(handle, response)) return false;
+    worker.io->wake();
+    return true;
 }
 
 std::uint16_t Server::local_port() const noexcept {
