@@ -276,3 +276,36 @@ TEST_F(ServerCoreTest, RequestAccessorsSeeTheDatagram) {
 
 }  // namespace
 }  // namespace coap::detail
+
+namespace coap::detail {
+namespace {
+
+TimePoint fake_now{};
+TimePoint fake_clock() noexcept {
+    return fake_now;
+}
+
+TEST(ServerCoreClock, SlowHandlersAreCountedOnlyWhenAThresholdIsSet) {
+    ServerConfig config;
+    config.exchange_count = 8;
+    config.exchange_cache_bytes = 4096;
+    config.max_arena_size = 4096;
+    Handler slow = [](Request&) -> HandlerResult {
+        fake_now += std::chrono::milliseconds(50);  // the handler "takes" 50 ms
+        return Response::ok();
+    };
+    std::array<std::uint8_t, 4> ping_like{0x50, 0x01, 0, 1};  // NON GET, no options
+    std::array<std::uint8_t, 256> reply{};
+
+    ServerCore untimed(config, slow, false, 1, 0, &fake_clock);
+    untimed.on_datagram(Endpoint{}, ping_like, TimePoint{}, reply);
+    EXPECT_EQ(untimed.stats().slow_handlers, 0u) << "no threshold: the clock is never read";
+
+    config.handler_warn = std::chrono::milliseconds(10);
+    ServerCore timed(config, slow, false, 1, 0, &fake_clock);
+    timed.on_datagram(Endpoint{}, ping_like, TimePoint{}, reply);
+    EXPECT_EQ(timed.stats().slow_handlers, 1u);
+}
+
+}  // namespace
+}  // namespace coap::detail

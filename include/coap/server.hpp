@@ -23,6 +23,7 @@ struct ServerStats {
     std::uint64_t resets_sent = 0;       ///< RST sent (pings, malformed or unexpected CON).
     std::uint64_t bad_options = 0;       ///< Requests rejected for a critical option (4.02).
     std::uint64_t handler_failures = 0;  ///< Handler exceptions and unencodable responses (5.00).
+    std::uint64_t slow_handlers = 0;     ///< Handler calls longer than ServerConfig::handler_warn.
     std::uint64_t truncated = 0;         ///< Datagrams larger than buffer_size, dropped.
     std::uint64_t send_dropped = 0;      ///< Replies dropped for want of a free send slot.
     std::uint64_t send_errors = 0;       ///< Sends the kernel refused.

@@ -43,6 +43,10 @@ class CoreAdapter final : public io::DatagramProcessor {
     detail::ServerCore& core_;
 };
 
+TimePoint read_clock() noexcept {
+    return std::chrono::steady_clock::now();
+}
+
 std::uint64_t random_seed() {
     std::random_device device;
     return (std::uint64_t{device()} << 32) | device();
@@ -53,7 +57,7 @@ std::uint64_t random_seed() {
 struct Server::Impl {
     struct Worker {
         Worker(const ServerConfig& config, const Handler& handler, std::uint32_t index)
-            : core(config, handler, false, random_seed(), index), adapter(core) {}
+            : core(config, handler, false, random_seed(), index, &read_clock), adapter(core) {}
         detail::ServerCore core;
         CoreAdapter adapter;
         std::unique_ptr<io::UringWorker> io;
@@ -163,6 +167,7 @@ ServerStats Server::stats() const noexcept {
         total.resets_sent += core.resets_sent;
         total.bad_options += core.bad_options;
         total.handler_failures += core.handler_failures;
+        total.slow_handlers += core.slow_handlers;
         total.cached_exchanges += worker->core.exchanges().size();
     }
     return total;

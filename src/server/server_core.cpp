@@ -16,7 +16,7 @@ bool is_proxy_request(const MessageView& request) noexcept {
 }  // namespace
 
 ServerCore::ServerCore(const ServerConfig& config, const Handler& handler, bool secure,
-                       std::uint64_t random_seed, std::uint32_t worker_index)
+                       std::uint64_t random_seed, std::uint32_t worker_index, Clock clock)
     : handler_(handler),
       recognized_options_(config.recognized_options),
       arena_memory_(new std::byte[config.max_arena_size]),
@@ -27,6 +27,8 @@ ServerCore::ServerCore(const ServerConfig& config, const Handler& handler, bool 
                                        config.max_retransmit},
                 config.deferred_answer_timeout, random_seed),
       deferred_busy_max_age_(config.deferred_busy_max_age),
+      handler_warn_(config.handler_warn),
+      clock_(config.handler_warn > Duration::zero() ? clock : nullptr),
       buffer_size_(config.buffer_size),
       next_message_id_(static_cast<std::uint16_t>(random_seed >> 16)),
       secure_(secure) {}
@@ -120,7 +122,11 @@ std::size_t ServerCore::on_request(const Endpoint& peer, const MessageView& requ
 
 HandlerResult ServerCore::call_handler(Request& request) noexcept {
     try {
-        return handler_(request);
+        if (clock_ == nullptr) return handler_(request);
+        TimePoint start = clock_();
+        HandlerResult result = handler_(request);
+        warn_if_slow(request, clock_() - start);
+        return result;
     } catch (const std::exception& error) {
         report_handler_failure(request, error.what());
     } catch (...) {
@@ -128,6 +134,17 @@ HandlerResult ServerCore::call_handler(Request& request) noexcept {
     }
     ++stats_.handler_failures;
     return Response::internal_server_error();
+}
+
+void ServerCore::warn_if_slow(const Request& request, Duration elapsed) noexcept {
+    if (elapsed <= handler_warn_) return;
+    ++stats_.slow_handlers;
+    char peer[endpoint_text_size];
+    std::string_view text = request.peer().format(peer);
+    log(LogLevel::warn, "slow handler: %.4s from %.*s took %lld us",
+        code_text(request.method()).text, static_cast<int>(text.size()), text.data(),
+        static_cast<long long>(
+            std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()));
 }
 
 std::size_t ServerCore::answer(Request& request, const HandlerResult& result,

@@ -26,6 +26,7 @@ struct CoreStats {
     std::uint64_t bad_options = 0;       ///< 4.02 for unrecognized critical options (§5.4.1).
     std::uint64_t ignored = 0;           ///< ACK, RST, NON empty/response messages dropped.
     std::uint64_t handler_failures = 0;  ///< Responses that could not be encoded, sent as 5.00.
+    std::uint64_t slow_handlers = 0;     ///< Handler calls longer than config.handler_warn.
 };
 
 class ServerCore final : public RequestServices {
@@ -33,8 +34,12 @@ class ServerCore final : public RequestServices {
     /// `handler` must outlive the core. `random_seed` seeds the Message IDs the server picks
     /// (RFC 7252 §4.4 suggests a random start) and the retransmission jitter. `worker_index`
     /// names this core in DeferredResponse handles.
+    /// Reads a clock; only used to time handlers when config.handler_warn is set, so the core
+    /// stays free of clock reads otherwise (and tests can pass a fake one).
+    using Clock = TimePoint (*)() noexcept;
+
     ServerCore(const ServerConfig& config, const Handler& handler, bool secure,
-               std::uint64_t random_seed, std::uint32_t worker_index = 0);
+               std::uint64_t random_seed, std::uint32_t worker_index = 0, Clock clock = nullptr);
 
     /// Handles one datagram from `peer` received at `now`. Writes the reply, if any, into `reply`
     /// (at least config.buffer_size bytes) and returns its length; 0 means send nothing.
@@ -64,6 +69,7 @@ class ServerCore final : public RequestServices {
     std::size_t reply_empty(MessageType type, std::uint16_t message_id,
                             MutableBytes reply) noexcept;
     HandlerResult call_handler(Request& request) noexcept;
+    void warn_if_slow(const Request& request, Duration elapsed) noexcept;
     std::size_t answer(Request& request, const HandlerResult& result, MutableBytes reply) noexcept;
     std::uint16_t next_message_id() noexcept { return next_message_id_++; }
 
@@ -77,6 +83,8 @@ class ServerCore final : public RequestServices {
     TimePoint now_{};                // of the datagram being handled, for defer()
     bool deferred_granted_ = false;  // the handler being called got a deferral slot
     std::uint32_t deferred_busy_max_age_;
+    Duration handler_warn_;
+    Clock clock_;
     std::uint32_t buffer_size_;
     std::uint16_t next_message_id_;
     bool secure_;
