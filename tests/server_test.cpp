@@ -229,3 +229,36 @@ TEST(Server, TickServesFromTheCallersLoop) {
 
 }  // namespace
 }  // namespace coap
+
+namespace coap {
+namespace {
+
+TEST(Server, StaticWellKnownCoreIsServedAndOtherRequestsReachTheHandler) {
+    ServerConfig config = test_config("127.0.0.1");
+    config.well_known_core = R"(</sensors/temp>;rt="temperature-c",</led>;rt="light")";
+    RunningServer running(config, hello());
+    UdpClient client(AF_INET);
+
+    std::array<std::uint8_t, 128> out{};
+    auto n = MessageWriter(out)
+                 .header(MessageType::con, Code::get, 1)
+                 .option(OptionNumber::uri_path, ".well-known")
+                 .option(OptionNumber::uri_path, "core")
+                 .option(OptionNumber::uri_query, "rt=light")
+                 .finish();
+    client.send(running.port(), ByteVector(out.begin(), out.begin() + *n));
+    auto discovery = client.receive();
+    ASSERT_TRUE(discovery);
+    auto view = parse(*discovery);
+    EXPECT_EQ(view->code(), Code::content);
+    EXPECT_EQ(view->find_uint(OptionNumber::content_format), 40u);
+    EXPECT_EQ(as_string(view->payload()), R"(</led>;rt="light")");
+
+    client.send(running.port(), get_request(MessageType::con, 2, "anything"));
+    auto other = client.receive();
+    ASSERT_TRUE(other);
+    EXPECT_EQ(as_string(parse(*other)->payload()), "hello");
+}
+
+}  // namespace
+}  // namespace coap

@@ -1,12 +1,14 @@
 // The public Server: one protocol core and one io_uring worker per thread, nothing shared.
 #include "coap/server.hpp"
 
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "coap/log.hpp"
+#include "coap/router.hpp"
 #include "io/uring_worker.hpp"
 #include "server_core.hpp"
 
@@ -42,6 +44,18 @@ class CoreAdapter final : public io::DatagramProcessor {
   private:
     detail::ServerCore& core_;
 };
+
+// ServerConfig::well_known_core: a router answers GET /.well-known/core from the static document
+// (with RFC 6690 §4.1 filtering) and passes every other request to the application's handler.
+Handler with_static_discovery(std::string document, Handler application) {
+    auto inner = std::make_shared<Handler>(std::move(application));
+    Router router;
+    router.well_known_core(std::move(document));
+    for (Code method :
+         {Code::get, Code::post, Code::put, Code::del, Code::fetch, Code::patch, Code::ipatch})
+        router.add(method, "/*", [inner](Request& request) { return (*inner)(request); });
+    return Handler(std::move(router));
+}
 
 TimePoint read_clock() noexcept {
     return std::chrono::steady_clock::now();
@@ -86,6 +100,8 @@ Server::Server(ServerConfig config, Handler handler) : impl_(std::make_unique<Im
     if (std::string problem = config.validate(); !problem.empty())
         throw std::invalid_argument(problem);
     if (!handler) throw std::invalid_argument("Server: the handler is empty");
+    if (!config.well_known_core.empty())
+        handler = with_static_discovery(config.well_known_core, std::move(handler));
     impl_->config = std::move(config);
     impl_->handler = std::move(handler);
 }
