@@ -126,6 +126,15 @@ TEST_F(ServerCoreTest, DuplicateNonIsSilentlyIgnored) {
     EXPECT_EQ(calls_, 1);
 }
 
+TEST_F(ServerCoreTest, ConReusingANonsMessageIdIsAnsweredAsACon) {
+    // Found by fuzz_server_datagram: the NON's cached reply must not answer a CON.
+    send(request(MessageType::non, 0x33, "a"));
+    ByteVector reply = send(request(MessageType::con, 0x33, "a"));
+    auto view = parsed(reply);
+    EXPECT_EQ(view.type(), MessageType::ack);
+    EXPECT_EQ(view.message_id(), 0x33);
+}
+
 TEST_F(ServerCoreTest, SameMessageIdFromAnotherEndpointIsANewRequest) {
     Endpoint other = *Endpoint::from_literal("127.0.0.1", 40001);
     send(request(MessageType::con, 1, "a"));

@@ -29,11 +29,12 @@ std::uint32_t ExchangeCache::bucket_of(const Endpoint& peer,
 }
 
 std::optional<ExchangeCache::Hit> ExchangeCache::find(const Endpoint& peer,
-                                                      std::uint16_t message_id,
+                                                      std::uint16_t message_id, bool confirmable,
                                                       TimePoint now) noexcept {
     for (std::uint32_t i = buckets_[bucket_of(peer, message_id)]; i != none; i = entries_[i].next) {
         const Entry& entry = entries_[i];
         if (entry.message_id != message_id || !(entry.peer == peer)) continue;
+        if (entry.confirmable != confirmable) return std::nullopt;
         if (entry.expires <= now) return std::nullopt;
         ++stats_.hits;
         const std::uint8_t* data = bytes_.get() + entry.start % byte_capacity_;
@@ -59,8 +60,8 @@ void ExchangeCache::expire(TimePoint now) noexcept {
     }
 }
 
-bool ExchangeCache::insert(const Endpoint& peer, std::uint16_t message_id, Bytes response,
-                           TimePoint now) noexcept {
+bool ExchangeCache::insert(const Endpoint& peer, std::uint16_t message_id, bool confirmable,
+                           Bytes response, TimePoint now) noexcept {
     if (response.size() > byte_capacity_ || response.size() > 0xffff) return false;
     expire(now);
     if (count_ == capacity_) {
@@ -81,7 +82,8 @@ bool ExchangeCache::insert(const Endpoint& peer, std::uint16_t message_id, Bytes
     std::uint32_t bucket = bucket_of(peer, message_id);
     entries_[index] = Entry{peer,       now + lifetime_,
                             written_,   buckets_[bucket],
-                            message_id, static_cast<std::uint16_t>(length)};
+                            message_id, static_cast<std::uint16_t>(length),
+                            confirmable};
     buckets_[bucket] = index;
     if (length != 0) std::memcpy(bytes_.get() + written_ % byte_capacity_, response.data(), length);
     written_ += length;

@@ -32,11 +32,14 @@ class ExchangeCache {
     /// Precondition: entries >= 1, byte_capacity >= the largest response inserted.
     ExchangeCache(std::uint32_t entries, std::uint32_t byte_capacity, Duration lifetime);
 
-    /// The cached exchange for (peer, message_id) if it is younger than the lifetime.
-    std::optional<Hit> find(const Endpoint& peer, std::uint16_t message_id, TimePoint now) noexcept;
+    /// The cached exchange for (peer, message_id) if it is younger than the lifetime and was of
+    /// the same kind (CON or not): a CON reusing a NON's Message ID is a new message, not a
+    /// duplicate to be answered with the NON's reply.
+    std::optional<Hit> find(const Endpoint& peer, std::uint16_t message_id, bool confirmable,
+                            TimePoint now) noexcept;
     /// Remembers the response sent for (peer, message_id). Evicts the oldest entries when a pool
     /// is full. Returns false only when `response` is larger than the whole byte pool.
-    bool insert(const Endpoint& peer, std::uint16_t message_id, Bytes response,
+    bool insert(const Endpoint& peer, std::uint16_t message_id, bool confirmable, Bytes response,
                 TimePoint now) noexcept;
     /// Drops entries older than the lifetime.
     void expire(TimePoint now) noexcept;
@@ -59,6 +62,7 @@ class ExchangeCache {
         std::uint32_t next;   // next entry in the same hash bucket
         std::uint16_t message_id;
         std::uint16_t length;
+        bool confirmable;
     };
 
     std::uint32_t bucket_of(const Endpoint& peer, std::uint16_t message_id) const noexcept;

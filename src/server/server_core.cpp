@@ -85,7 +85,8 @@ std::size_t ServerCore::on_request(const Endpoint& peer, const MessageView& requ
                                    MutableBytes reply) noexcept {
     // RFC 7252 §4.5: a duplicate CON gets the same response again without re-running the
     // handler; a duplicate NON is silently ignored.
-    if (auto hit = exchanges_.find(peer, request.message_id(), now)) {
+    bool confirmable = request.type() == MessageType::con;
+    if (auto hit = exchanges_.find(peer, request.message_id(), confirmable, now)) {
         ++stats_.duplicates;
         if (request.type() == MessageType::non || hit->response.empty()) return 0;
         std::memcpy(reply.data(), hit->response.data(), hit->response.size());
@@ -116,7 +117,7 @@ std::size_t ServerCore::on_request(const Endpoint& peer, const MessageView& requ
         length = answer(handler_request, result, reply);
         arena_.reset();  // after encoding: the response may point into the arena
     }
-    exchanges_.insert(peer, request.message_id(), Bytes(reply.data(), length), now);
+    exchanges_.insert(peer, request.message_id(), confirmable, Bytes(reply.data(), length), now);
     return length;
 }
 
