@@ -27,6 +27,15 @@ deps:
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# The npm package coap, a peer of the end-to-end tests (tests/e2e/package.json).
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "Installing missing packages: nodejs npm"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; \
+	fi
+	@if [ ! -d tests/e2e/node_modules/coap ]; then \
+		npm ci --no-audit --no-fund --prefix tests/e2e; \
+	fi
 
 build: deps
 	cmake --preset release >/dev/null

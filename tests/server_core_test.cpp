@@ -318,3 +318,33 @@ TEST(ServerCoreClock, SlowHandlersAreCountedOnlyWhenAThresholdIsSet) {
 
 }  // namespace
 }  // namespace coap::detail
+
+namespace coap::detail {
+namespace {
+
+TEST(ServerCoreAccept, UnservableAcceptTurnsA205IntoNotAcceptable) {
+    ServerConfig config;
+    config.exchange_count = 8;
+    config.exchange_cache_bytes = 4096;
+    config.max_arena_size = 4096;
+    Handler text = [](Request&) -> HandlerResult {
+        return Response::content(ContentFormat::text_plain, "plain");
+    };
+    ServerCore core(config, text, false, 1);
+    std::array<std::uint8_t, 64> request{};
+    std::array<std::uint8_t, 256> reply{};
+    auto ask = [&](std::uint16_t id, std::optional<std::uint32_t> accept) {
+        MessageWriter writer(request);
+        writer.header(MessageType::con, Code::get, id);
+        if (accept) writer.uint_option(OptionNumber::accept, *accept);
+        std::size_t n = core.on_datagram(Endpoint{}, Bytes(request.data(), *writer.finish()),
+                                         TimePoint{}, reply);
+        return parse(Bytes(reply.data(), n))->code();
+    };
+    EXPECT_EQ(ask(1, std::nullopt), Code::content);
+    EXPECT_EQ(ask(2, 0), Code::content);
+    EXPECT_EQ(ask(3, 50), Code::not_acceptable);  // RFC 7252 §5.10.4
+}
+
+}  // namespace
+}  // namespace coap::detail

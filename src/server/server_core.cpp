@@ -178,8 +178,24 @@ void ServerCore::on_timers(TimePoint now, DatagramSink& out) noexcept {
 
 // RFC 7252 §5.2.1: a CON request is answered piggybacked in the ACK with the same Message ID;
 // §5.2.3: a NON request gets a NON response with a fresh Message ID. Both echo the token (§5.3.1).
-std::size_t ServerCore::respond(const MessageView& request, const Response& response,
+namespace {
+
+// RFC 7252 §5.10.4: "If the preferred Content-Format cannot be returned, then a 4.06 'Not
+// Acceptable' MUST be sent". Checked for 2.05 responses that declare their Content-Format.
+bool violates_accept(const MessageView& request, const Response& response) noexcept {
+    if (response.code() != Code::content) return false;
+    auto accept = request.find_uint(OptionNumber::accept);
+    if (!accept) return false;
+    auto format = response.find(OptionNumber::content_format);
+    if (!format) return false;
+    return format->as_uint() != accept;
+}
+
+}  // namespace
+
+std::size_t ServerCore::respond(const MessageView& request, const Response& candidate,
                                 MutableBytes reply) noexcept {
+    const Response& response = violates_accept(request, candidate) ? not_acceptable_ : candidate;
     bool confirmable = request.type() == MessageType::con;
     MessageType type = confirmable ? MessageType::ack : MessageType::non;
     std::uint16_t message_id = confirmable ? request.message_id() : next_message_id();

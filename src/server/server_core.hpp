@@ -84,6 +84,7 @@ class ServerCore final : public RequestServices {
     bool deferred_granted_ = false;  // the handler being called got a deferral slot
     std::uint32_t deferred_busy_max_age_;
     Duration handler_warn_;
+    Response not_acceptable_ = Response::not_acceptable();
     Clock clock_;
     std::uint32_t buffer_size_;
     std::uint16_t next_message_id_;

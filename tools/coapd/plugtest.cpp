@@ -201,7 +201,8 @@ void add_plugtest_resources(coap::Router& router, SeparateResponder& responder) 
         if (auto handle = request.defer()) responder.schedule(*handle);
         return std::nullopt;  // without a free slot the server answers 5.03 itself
     });
-    router.get("/test", test_get, {.rt = "test", .title = "Default test resource"})
+    // sz: /test holds at most 1024 bytes (StoredResource), for TD_COAP_LINK_06.
+    router.get("/test", test_get, {.rt = "test", .sz = "1024", .title = "Default test resource"})
         .put("/test", test_put)
         .post("/test", test_post)
         .del("/test", test_delete)
