@@ -37,7 +37,7 @@ std::optional<ExchangeCache::Hit> ExchangeCache::find(const Endpoint& peer,
         if (entry.confirmable != confirmable) return std::nullopt;
         if (entry.expires <= now) return std::nullopt;
         ++stats_.hits;
-        const std::uint8_t* data = bytes_.get() + entry.start % byte_capacity_;
+        const std::uint8_t* data = bytes_.get() + (written_ - age_in_bytes(entry)) % byte_capacity_;
         return Hit{Bytes{data, entry.length}};
     }
     return std::nullopt;
@@ -72,7 +72,7 @@ bool ExchangeCache::insert(const Endpoint& peer, std::uint16_t message_id, bool 
     auto length = static_cast<std::uint32_t>(response.size());
     std::uint32_t position = static_cast<std::uint32_t>(written_ % byte_capacity_);
     std::uint32_t waste = position + length > byte_capacity_ ? byte_capacity_ - position : 0;
-    while (count_ > 0 && byte_capacity_ - (written_ - entries_[head_].start) < waste + length) {
+    while (count_ > 0 && byte_capacity_ - age_in_bytes(entries_[head_]) < waste + length) {
         evict_oldest();
         ++stats_.evicted_early;
     }
@@ -80,9 +80,12 @@ bool ExchangeCache::insert(const Endpoint& peer, std::uint16_t message_id, bool 
 
     std::uint32_t index = slot(count_);
     std::uint32_t bucket = bucket_of(peer, message_id);
-    entries_[index] = Entry{peer,       now + lifetime_,
-                            written_,   buckets_[bucket],
-                            message_id, static_cast<std::uint16_t>(length),
+    entries_[index] = Entry{peer,
+                            now + lifetime_,
+                            static_cast<std::uint32_t>(written_),
+                            buckets_[bucket],
+                            message_id,
+                            static_cast<std::uint16_t>(length),
                             confirmable};
     buckets_[bucket] = index;
     if (length != 0) std::memcpy(bytes_.get() + written_ % byte_capacity_, response.data(), length);

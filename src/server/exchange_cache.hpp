@@ -58,7 +58,7 @@ class ExchangeCache {
     struct Entry {
         Endpoint peer;
         TimePoint expires;
-        std::uint64_t start;  // position of the response in the byte stream
+        std::uint32_t start;  // low 32 bits of the response's position in the byte stream
         std::uint32_t next;   // next entry in the same hash bucket
         std::uint16_t message_id;
         std::uint16_t length;
@@ -66,6 +66,10 @@ class ExchangeCache {
     };
 
     std::uint32_t bucket_of(const Endpoint& peer, std::uint16_t message_id) const noexcept;
+    /// Bytes written since `entry`'s response began (exact while below 2^32 > byte_capacity_).
+    std::uint32_t age_in_bytes(const Entry& entry) const noexcept {
+        return static_cast<std::uint32_t>(written_) - entry.start;
+    }
     void evict_oldest() noexcept;
     std::uint32_t slot(std::uint32_t age_index) const noexcept {
         return (head_ + age_index) % capacity_;
