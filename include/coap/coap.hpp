@@ -2,6 +2,7 @@
 #pragma once
 
 #include "coap/bytes.hpp"
+#include "coap/client.hpp"
 #include "coap/codes.hpp"
 #include "coap/content_format.hpp"
 #include "coap/expected.hpp"

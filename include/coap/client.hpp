@@ -1,0 +1,166 @@
+// The CoAP client: blocking calls, pipelined submit/poll, block-wise transfers, Echo retry.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "coap/bytes.hpp"
+#include "coap/codes.hpp"
+#include "coap/content_format.hpp"
+#include "coap/expected.hpp"
+#include "coap/message.hpp"
+#include "coap/time.hpp"
+
+namespace coap {
+
+/// Client settings; every field has a working default.
+struct ClientConfig {
+    /// Server: an IPv4 or IPv6 literal ("::1" or "[::1]") or a host name (getaddrinfo).
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 5683;
+    /// Requests outstanding at once once the server has answered (before that, NSTART = 1,
+    /// RFC 7252 §4.7). Further submits wait in a queue of the same size; beyond it, `busy`.
+    std::uint32_t max_in_flight = 32;
+    /// Token length in bytes, 1-8. Tokens are random, unique among outstanding requests.
+    std::uint8_t token_length = 4;
+    /// Block size exponent for uploads and block-wise downloads: 2^(szx+4) bytes, 0-6.
+    std::uint8_t block_szx = 6;
+    /// Largest body reassembled from Block2 responses; larger ones fail with `too_large`.
+    std::size_t max_body_size = 1024 * 1024;
+    /// Largest datagram sent or received.
+    std::uint32_t buffer_size = 1280;
+    /// RFC 7252 §4.8 transmission parameters.
+    Duration ack_timeout = std::chrono::seconds(2);
+    double ack_random_factor = 1.5;
+    std::uint32_t max_retransmit = 4;
+    /// How long to wait for a response after a NON request, or for a separate response after
+    /// an empty ACK.
+    Duration response_timeout = std::chrono::seconds(93);
+};
+
+/// Why a request failed. Distinct values for the cases a caller treats differently.
+enum class ClientError : std::uint8_t {
+    timeout,             ///< No ACK after MAX_RETRANSMIT retransmissions, or no response in time.
+    reset,               ///< The server answered with RST (RFC 7252 §4.2).
+    malformed_response,  ///< A reply that does not parse or breaks the protocol.
+    too_large,           ///< A block-wise body above max_body_size, or a request too big to send.
+    inconsistent_blocks, ///< Block2 blocks out of order or with a changed ETag (RFC 7959 §2.4).
+    busy,                ///< More requests submitted than in flight plus queued allows.
+    network,             ///< The socket failed (e.g. ICMP port unreachable).
+    invalid_request,     ///< Bad path, option or argument.
+    cancelled,           ///< The request or observation was cancelled.
+};
+
+/// A short English description, e.g. "no response after 4 retransmissions".
+std::string_view describe(ClientError error) noexcept;
+
+/// A response received by the client. Owns its bytes; for block-wise responses, `payload()` is
+/// the reassembled body and `message()` the last block's datagram.
+class ClientResponse {
+public:
+    ClientResponse() = default;
+    ClientResponse(std::vector<std::uint8_t> datagram, std::vector<std::uint8_t> body,
+                   bool reassembled);
+    ClientResponse(const ClientResponse& other);
+    ClientResponse& operator=(const ClientResponse& other);
+    ClientResponse(ClientResponse&&) noexcept = default;
+    ClientResponse& operator=(ClientResponse&&) noexcept = default;
+
+    Code code() const noexcept { return view_.code(); }
+    MessageType type() const noexcept { return view_.type(); }
+    Bytes payload() const noexcept;
+    std::string_view text() const noexcept { return as_string(payload()); }
+    const MessageView& message() const noexcept { return view_; }
+    std::optional<Option> option(OptionNumber number) const noexcept { return view_.find(number); }
+    OptionRange options(OptionNumber number) const noexcept { return view_.options(number); }
+    std::optional<ContentFormat> content_format() const noexcept;
+
+private:
+    std::vector<std::uint8_t> datagram_;
+    std::vector<std::uint8_t> body_;
+    bool reassembled_ = false;
+    MessageView view_{};
+};
+
+using ClientResult = Expected<ClientResponse, ClientError>;
+
+/// Identifies a submitted request.
+using RequestHandle = std::uint64_t;
+
+/// A finished request, from `Client::poll`.
+struct Completion {
+    RequestHandle handle;
+    ClientResult result;
+};
+
+/// A request to send: method, options (any order) and payload. Views must stay valid until the
+/// call returns (submit copies what it needs).
+struct RequestSpec {
+    Code method = Code::get;
+    std::span<const Option> options{};
+    Bytes payload{};
+    /// NON instead of CON (RFC 7252 §4.3): no retransmission; the response is awaited for
+    /// ClientConfig::response_timeout.
+    bool non_confirmable = false;
+};
+
+/// A client talking to one server over a connected UDP socket. Not thread-safe: use one per
+/// thread (or guard it). Blocking calls and submit/poll share one engine and can be mixed.
+class Client {
+public:
+    /// Resolves the host and connects the socket. Throws std::invalid_argument for a bad
+    /// configuration and std::system_error when the host cannot be resolved or reached.
+    explicit Client(ClientConfig config);
+    ~Client();
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+
+    /// Blocking requests by path and query ("/sensors?type=temp&floor=2"), as CON.
+    ClientResult get(std::string_view path_and_query);
+    ClientResult post(std::string_view path_and_query, Bytes payload,
+                      std::optional<ContentFormat> format = std::nullopt);
+    ClientResult put(std::string_view path_and_query, Bytes payload,
+                     std::optional<ContentFormat> format = std::nullopt);
+    ClientResult del(std::string_view path_and_query);
+    ClientResult fetch(std::string_view path_and_query, Bytes payload,
+                       std::optional<ContentFormat> format = std::nullopt);
+    ClientResult patch(std::string_view path_and_query, Bytes payload,
+                       std::optional<ContentFormat> format = std::nullopt);
+
+    /// The raw blocking form. A payload larger than the block size is uploaded block-wise
+    /// (RFC 7959 Block1); a Block2 response is reassembled.
+    ClientResult call(const RequestSpec& request);
+    /// Block-wise upload: the same as call(); named for readability.
+    ClientResult upload(Code method, std::span<const Option> options, Bytes payload) {
+        return call({method, options, payload, false});
+    }
+    /// Fire and forget: one NON request; any response is ignored.
+    std::optional<ClientError> cast(Code method, std::span<const Option> options,
+                                    Bytes payload = {});
+
+    /// Pipelining: submit returns at once; poll drives the I/O and timers for up to `timeout`
+    /// and returns the next finished request, or nullopt if none finished in time.
+    Expected<RequestHandle, ClientError> submit(const RequestSpec& request);
+    std::optional<Completion> poll(Duration timeout);
+    /// Requests submitted and not yet returned by poll (or a blocking call).
+    std::size_t pending() const noexcept;
+
+    /// Raw datagrams with no protocol handling (no ACKs, no matching, no retransmission).
+    std::optional<ClientError> send_raw(Bytes datagram);
+    Expected<std::vector<std::uint8_t>, ClientError> recv_raw(Duration timeout);
+
+    /// The server's address as text, e.g. "127.0.0.1:5683", for messages.
+    std::string peer_text() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace coap

@@ -1,0 +1,241 @@
+// The public Client: the sans-I/O engine driven over a connected UDP socket.
+#include "coap/client.hpp"
+
+#include <deque>
+#include <random>
+#include <stdexcept>
+
+#include "client_core.hpp"
+#include "coap/uri.hpp"
+#include "io/udp_client.hpp"
+
+namespace coap {
+
+namespace {
+
+TimePoint now() { return std::chrono::steady_clock::now(); }
+
+std::uint64_t random_seed() {
+    std::random_device device;
+    return (std::uint64_t{device()} << 32) | device();
+}
+
+void validate(const ClientConfig& config) {
+    if (config.token_length < 1 || config.token_length > 8)
+        throw std::invalid_argument("ClientConfig.token_length: must be between 1 and 8");
+    if (config.block_szx > 6)
+        throw std::invalid_argument("ClientConfig.block_szx: must be between 0 and 6");
+    if (config.max_in_flight == 0 || config.max_in_flight > 65536)
+        throw std::invalid_argument("ClientConfig.max_in_flight: must be between 1 and 65536");
+    if (config.buffer_size < 64 || config.buffer_size > 65507)
+        throw std::invalid_argument("ClientConfig.buffer_size: must be between 64 and 65507");
+    if ((16u << config.block_szx) + 64 > config.buffer_size)
+        throw std::invalid_argument("ClientConfig.block_szx: a block must fit buffer_size");
+    if (!(config.ack_random_factor >= 1.0) || config.ack_timeout <= Duration::zero())
+        throw std::invalid_argument("ClientConfig: ack_timeout > 0 and ack_random_factor >= 1");
+}
+
+}  // namespace
+
+std::string_view describe(ClientError error) noexcept {
+    switch (error) {
+        case ClientError::timeout: return "no response before the retransmissions ran out";
+        case ClientError::reset: return "the server answered with a reset (RST)";
+        case ClientError::malformed_response: return "malformed response";
+        case ClientError::too_large: return "message or body too large";
+        case ClientError::inconsistent_blocks: return "block-wise transfer out of order or changed";
+        case ClientError::busy: return "too many requests outstanding";
+        case ClientError::network: return "network error (server port unreachable?)";
+        case ClientError::invalid_request: return "invalid request";
+        case ClientError::cancelled: return "cancelled";
+    }
+    return "unknown client error";
+}
+
+ClientResponse::ClientResponse(std::vector<std::uint8_t> datagram, std::vector<std::uint8_t> body,
+                               bool reassembled)
+    : datagram_(std::move(datagram)), body_(std::move(body)), reassembled_(reassembled) {
+    if (auto view = parse(datagram_)) view_ = *view;
+}
+
+ClientResponse::ClientResponse(const ClientResponse& other)
+    : ClientResponse(other.datagram_, other.body_, other.reassembled_) {}
+
+ClientResponse& ClientResponse::operator=(const ClientResponse& other) {
+    if (this != &other) *this = ClientResponse(other);
+    return *this;
+}
+
+Bytes ClientResponse::payload() const noexcept {
+    return reassembled_ ? Bytes(body_) : view_.payload();
+}
+
+std::optional<ContentFormat> ClientResponse::content_format() const noexcept {
+    auto value = view_.find_uint(OptionNumber::content_format);
+    if (!value || *value > 0xffff) return std::nullopt;
+    return static_cast<ContentFormat>(*value);
+}
+
+struct Client::Impl {
+    explicit Impl(const ClientConfig& settings)
+        : config(settings),
+          socket(settings.host, settings.port),
+          core(settings, random_seed()),
+          receive_buffer(settings.buffer_size + 1) {}
+
+    ClientConfig config;
+    io::UdpClientSocket socket;
+    detail::ClientCore core;
+    std::deque<Completion> ready;  // finished while a blocking call waited for another one
+    std::vector<std::uint8_t> receive_buffer;
+
+    void flush() {
+        while (core.has_outgoing()) {
+            int error = socket.send(core.front_outgoing());
+            core.pop_outgoing();
+            if (error == ECONNREFUSED) core.fail_all(ClientError::network);
+        }
+    }
+
+    // Sends what is queued, waits for a datagram or a timer until `deadline`, handles it.
+    void drive(TimePoint deadline) {
+        flush();
+        TimePoint wake = deadline;
+        if (auto timer = core.next_deadline()) wake = std::min(wake, *timer);
+        if (socket.wait_readable(wake - now())) {
+            for (;;) {
+                ssize_t n = socket.receive(receive_buffer);
+                if (n == 0) break;
+                if (n < 0) {
+                    if (-n == ECONNREFUSED) core.fail_all(ClientError::network);
+                    break;
+                }
+                if (static_cast<std::size_t>(n) >= receive_buffer.size()) continue;  // truncated
+                core.on_datagram(Bytes(receive_buffer.data(), static_cast<std::size_t>(n)), now());
+            }
+        }
+        core.on_timer(now());
+        flush();
+    }
+
+    std::optional<Completion> next_completion() {
+        if (!ready.empty()) {
+            Completion completion = std::move(ready.front());
+            ready.pop_front();
+            return completion;
+        }
+        return core.pop_completion();
+    }
+
+    ClientResult wait_for(RequestHandle handle) {
+        for (;;) {
+            while (auto completion = core.pop_completion()) {
+                if (completion->handle == handle) return std::move(completion->result);
+                ready.push_back(std::move(*completion));
+            }
+            drive(now() + std::chrono::seconds(1));
+        }
+    }
+};
+
+Client::Client(ClientConfig config) {
+    validate(config);
+    impl_ = std::make_unique<Impl>(config);
+}
+
+Client::~Client() = default;
+
+std::string Client::peer_text() const { return impl_->socket.peer_text(); }
+
+Expected<RequestHandle, ClientError> Client::submit(const RequestSpec& request) {
+    auto handle = impl_->core.submit(request, now());
+    impl_->flush();
+    return handle;
+}
+
+std::optional<Completion> Client::poll(Duration timeout) {
+    TimePoint deadline = now() + timeout;
+    for (;;) {
+        if (auto completion = impl_->next_completion()) return completion;
+        if (now() >= deadline) return std::nullopt;
+        impl_->drive(deadline);
+    }
+}
+
+std::size_t Client::pending() const noexcept { return impl_->core.active() + impl_->ready.size(); }
+
+ClientResult Client::call(const RequestSpec& request) {
+    auto handle = submit(request);
+    if (!handle) return unexpected(handle.error());
+    return impl_->wait_for(*handle);
+}
+
+namespace {
+
+ClientResult request_by_path(Client& client, Code method, std::string_view path_and_query,
+                             Bytes payload, std::optional<ContentFormat> format) {
+    UriOptions<> uri;
+    if (!uri.append_path_and_query(path_and_query)) return unexpected(ClientError::invalid_request);
+    std::array<Option, 40> options{};
+    std::size_t count = 0;
+    for (const Option& option : uri.options()) options[count++] = option;
+    UintValue format_value(format ? to_int(*format) : 0);
+    if (format) options[count++] = Option{OptionNumber::content_format, format_value.bytes()};
+    return client.call({method, std::span(options.data(), count), payload, false});
+}
+
+}  // namespace
+
+ClientResult Client::get(std::string_view path_and_query) {
+    return request_by_path(*this, Code::get, path_and_query, {}, std::nullopt);
+}
+ClientResult Client::post(std::string_view path, Bytes payload, std::optional<ContentFormat> f) {
+    return request_by_path(*this, Code::post, path, payload, f);
+}
+ClientResult Client::put(std::string_view path, Bytes payload, std::optional<ContentFormat> f) {
+    return request_by_path(*this, Code::put, path, payload, f);
+}
+ClientResult Client::del(std::string_view path_and_query) {
+    return request_by_path(*this, Code::del, path_and_query, {}, std::nullopt);
+}
+ClientResult Client::fetch(std::string_view path, Bytes payload, std::optional<ContentFormat> f) {
+    return request_by_path(*this, Code::fetch, path, payload, f);
+}
+ClientResult Client::patch(std::string_view path, Bytes payload, std::optional<ContentFormat> f) {
+    return request_by_path(*this, Code::patch, path, payload, f);
+}
+
+std::optional<ClientError> Client::cast(Code method, std::span<const Option> options,
+                                        Bytes payload) {
+    // A NON request whose response nobody waits for: encoded and sent directly.
+    std::vector<std::uint8_t> datagram(impl_->config.buffer_size);
+    std::uint64_t token = random_seed();
+    Message message{MessageType::non, method, static_cast<std::uint16_t>(token >> 48),
+                    Bytes(reinterpret_cast<const std::uint8_t*>(&token), impl_->config.token_length),
+                    options, payload};
+    auto written = encode(message, datagram);
+    if (!written) return ClientError::too_large;
+    return send_raw(Bytes(datagram.data(), *written));
+}
+
+std::optional<ClientError> Client::send_raw(Bytes datagram) {
+    int error = impl_->socket.send(datagram);
+    if (error == 0) return std::nullopt;
+    return error == EMSGSIZE ? ClientError::too_large : ClientError::network;
+}
+
+Expected<std::vector<std::uint8_t>, ClientError> Client::recv_raw(Duration timeout) {
+    TimePoint deadline = now() + timeout;
+    do {
+        if (impl_->socket.wait_readable(deadline - now())) {
+            ssize_t n = impl_->socket.receive(impl_->receive_buffer);
+            if (n < 0) return unexpected(ClientError::network);
+            if (n > 0 && static_cast<std::size_t>(n) < impl_->receive_buffer.size())
+                return std::vector<std::uint8_t>(impl_->receive_buffer.begin(),
+                                                 impl_->receive_buffer.begin() + n);
+        }
+    } while (now() < deadline);
+    return unexpected(ClientError::timeout);
+}
+
+}  // namespace coap

@@ -1,0 +1,463 @@
+// The client engine: RFC 7252 §4.2 (CON retransmission), §4.3 (NON), §4.7 (NSTART), §5.2
+// (piggybacked and separate responses), §5.3.2 (token matching); RFC 7959 §2.4, §2.5 (Block2
+// and Block1); RFC 9175 §2.3 (Echo retry).
+#include "client_core.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace coap::detail {
+
+namespace {
+
+constexpr std::size_t max_extra_options = 6;
+
+// The caller's options merged with the engine's own (Block1, Block2, Size1, Echo), in order.
+struct ExtraOptions {
+    std::array<Option, max_extra_options> items{};
+    std::size_t count = 0;
+    void add(OptionNumber number, Bytes value) { items[count++] = Option{number, value}; }
+    void sort() {  // insertion sort: a handful of items
+        for (std::size_t i = 1; i < count; ++i)
+            for (std::size_t j = i; j > 0 && to_int(items[j].number) < to_int(items[j - 1].number); --j)
+                std::swap(items[j], items[j - 1]);
+    }
+};
+
+bool engine_option(OptionNumber number) {
+    return number == OptionNumber::block1 || number == OptionNumber::block2 ||
+           number == OptionNumber::size1 || number == OptionNumber::echo;
+}
+
+}  // namespace
+
+ClientCore::ClientCore(const ClientConfig& config, std::uint64_t random_seed)
+    : config_(config),
+      exchanges_(std::size_t{config.max_in_flight} * 2),
+      outgoing_(std::size_t{config.max_in_flight} * 2 + 32),
+      outgoing_length_(outgoing_.size()),
+      random_state_(random_seed | 1),
+      next_message_id_(static_cast<std::uint16_t>(random_seed >> 24)) {
+    for (Exchange& exchange : exchanges_) {
+        exchange.base.reserve(config.buffer_size);
+        exchange.datagram.reserve(config.buffer_size);
+    }
+    for (auto& buffer : outgoing_) buffer.resize(config.buffer_size);
+}
+
+std::uint64_t ClientCore::next_random() noexcept {
+    random_state_ ^= random_state_ << 13;
+    random_state_ ^= random_state_ >> 7;
+    random_state_ ^= random_state_ << 17;
+    return random_state_;
+}
+
+Duration ClientCore::initial_timeout() noexcept {
+    // RFC 7252 §4.2: a random duration between ACK_TIMEOUT and ACK_TIMEOUT * ACK_RANDOM_FACTOR.
+    double unit = static_cast<double>(next_random() >> 11) / static_cast<double>(1ull << 53);
+    double factor = 1.0 + unit * (config_.ack_random_factor - 1.0);
+    return std::chrono::duration_cast<Duration>(config_.ack_timeout * factor);
+}
+
+void ClientCore::new_token(Exchange& exchange) noexcept {
+    // RFC 7252 §5.3.1: tokens distinguish concurrent requests; random ones also resist spoofing.
+    // The exchange is still queued here, so find_by_token only sees the others.
+    exchange.token_length = config_.token_length;
+    do {
+        std::uint64_t value = next_random();
+        std::memcpy(exchange.token.data(), &value, exchange.token_length);
+    } while (find_by_token(Bytes(exchange.token.data(), exchange.token_length)) != nullptr);
+}
+
+ClientCore::Exchange* ClientCore::find_free() noexcept {
+    for (Exchange& exchange : exchanges_)
+        if (exchange.state == State::free) return &exchange;
+    return nullptr;
+}
+
+ClientCore::Exchange* ClientCore::find_by_message_id(std::uint16_t message_id) noexcept {
+    for (Exchange& exchange : exchanges_)
+        if (exchange.state == State::awaiting_ack && exchange.message_id == message_id)
+            return &exchange;
+    return nullptr;
+}
+
+ClientCore::Exchange* ClientCore::find_by_token(Bytes token) noexcept {
+    for (Exchange& exchange : exchanges_) {
+        if (exchange.state != State::awaiting_ack && exchange.state != State::awaiting_response)
+            continue;
+        if (exchange.token_length == token.size() &&
+            std::equal(token.begin(), token.end(), exchange.token.begin()))
+            return &exchange;
+    }
+    return nullptr;
+}
+
+std::size_t ClientCore::in_flight() const noexcept {
+    return static_cast<std::size_t>(std::count_if(
+        exchanges_.begin(), exchanges_.end(), [](const Exchange& e) {
+            return e.state == State::awaiting_ack || e.state == State::awaiting_response;
+        }));
+}
+
+Expected<RequestHandle, ClientError> ClientCore::submit(const RequestSpec& request,
+                                                        TimePoint now) {
+    if (!is_request(request.method)) return unexpected(ClientError::invalid_request);
+    std::size_t queued = static_cast<std::size_t>(std::count_if(
+        exchanges_.begin(), exchanges_.end(),
+        [](const Exchange& e) { return e.state == State::queued; }));
+    if (queued >= config_.max_in_flight) return unexpected(ClientError::busy);
+    Exchange* exchange = find_free();
+    if (exchange == nullptr) return unexpected(ClientError::busy);
+
+    // The caller's options are kept encoded once (with a placeholder header) and merged with the
+    // engine's options on every transmission.
+    exchange->base.resize(config_.buffer_size);
+    Message base{MessageType::con, request.method, 0, {}, request.options, {}};
+    auto written = encode(base, exchange->base);
+    if (!written) return unexpected(ClientError::too_large);
+    exchange->base.resize(*written);
+    exchange->body.assign(request.payload.begin(), request.payload.end());
+
+    exchange->state = State::queued;
+    exchange->handle = next_handle_++;
+    exchange->confirmable = !request.non_confirmable;
+    exchange->method = request.method;
+    exchange->token_length = 0;
+    exchange->block1 = request.payload.size() > (16u << config_.block_szx);
+    exchange->block1_szx = config_.block_szx;
+    exchange->block1_offset = 0;
+    exchange->block2 = false;
+    exchange->block2_szx = config_.block_szx;
+    exchange->received.clear();
+    exchange->has_etag = false;
+    exchange->echo.clear();
+    exchange->echo_retried = false;
+    ++active_;
+    start_queued(now);
+    return exchange->handle;
+}
+
+void ClientCore::start_queued(TimePoint now) {
+    // RFC 7252 §4.7: NSTART = 1 until the server has answered once.
+    std::size_t limit = server_answered_ ? config_.max_in_flight : 1;
+    while (in_flight() < limit) {
+        Exchange* oldest = nullptr;
+        for (Exchange& exchange : exchanges_)
+            if (exchange.state == State::queued && (!oldest || exchange.handle < oldest->handle))
+                oldest = &exchange;
+        if (oldest == nullptr) return;
+        new_token(*oldest);
+        transmit(*oldest, now);
+    }
+}
+
+bool ClientCore::build_datagram(Exchange& exchange) {
+    auto base = parse(exchange.base);
+    if (!base) return false;
+    MessageType type = exchange.confirmable ? MessageType::con : MessageType::non;
+
+    ExtraOptions extra;
+    UintValue block1_value(0), block2_value(0), size1_value(0);
+    Bytes payload(exchange.body);
+    if (exchange.block1) {
+        std::size_t size = 16u << exchange.block1_szx;
+        std::size_t remaining = exchange.body.size() - exchange.block1_offset;
+        exchange.block1_sent = std::min(size, remaining);
+        bool more = remaining > size;
+        block1_value = encode_block({static_cast<std::uint32_t>(exchange.block1_offset / size),
+                                     more, exchange.block1_szx});
+        extra.add(OptionNumber::block1, block1_value.bytes());
+        if (exchange.block1_offset == 0) {
+            size1_value = UintValue(static_cast<std::uint32_t>(exchange.body.size()));
+            extra.add(OptionNumber::size1, size1_value.bytes());  // RFC 7959 §4
+        }
+        payload = payload.subspan(exchange.block1_offset, exchange.block1_sent);
+    }
+    if (exchange.block2) {
+        std::size_t size = 16u << exchange.block2_szx;
+        block2_value = encode_block(
+            {static_cast<std::uint32_t>(exchange.received.size() / size), false, exchange.block2_szx});
+        extra.add(OptionNumber::block2, block2_value.bytes());
+        if (!exchange.block1) payload = {};  // the request body went with the first block
+    }
+    if (!exchange.echo.empty()) extra.add(OptionNumber::echo, exchange.echo);
+    extra.sort();
+
+    exchange.datagram.resize(config_.buffer_size);
+    MessageWriter writer(exchange.datagram);
+    writer.header(type, exchange.method, exchange.message_id,
+                  Bytes(exchange.token.data(), exchange.token_length));
+    std::size_t next_extra = 0;
+    for (const Option& option : base->options()) {
+        if (engine_option(option.number)) continue;
+        while (next_extra < extra.count && to_int(extra.items[next_extra].number) <= to_int(option.number)) {
+            writer.option(extra.items[next_extra].number, extra.items[next_extra].value);
+            ++next_extra;
+        }
+        writer.option(option.number, option.value);
+    }
+    for (; next_extra < extra.count; ++next_extra)
+        writer.option(extra.items[next_extra].number, extra.items[next_extra].value);
+    writer.payload(payload);
+    auto written = writer.finish();
+    if (!written) return false;
+    exchange.datagram.resize(*written);
+    return true;
+}
+
+void ClientCore::transmit(Exchange& exchange, TimePoint now) {
+    exchange.message_id = next_message_id_++;
+    if (!build_datagram(exchange)) {
+        complete(exchange, unexpected(ClientError::too_large), now);
+        return;
+    }
+    queue_outgoing(exchange.datagram);
+    exchange.retransmissions = 0;
+    if (exchange.confirmable) {
+        exchange.state = State::awaiting_ack;
+        exchange.timeout = initial_timeout();
+        exchange.deadline = now + exchange.timeout;
+    } else {
+        exchange.state = State::awaiting_response;
+        exchange.deadline = now + config_.response_timeout;
+    }
+}
+
+void ClientCore::on_timer(TimePoint now) {
+    for (Exchange& exchange : exchanges_) {
+        if (exchange.state == State::awaiting_ack && exchange.deadline <= now) {
+            if (exchange.retransmissions == config_.max_retransmit) {
+                complete(exchange, unexpected(ClientError::timeout), now);  // §4.2
+                continue;
+            }
+            ++exchange.retransmissions;
+            exchange.timeout *= 2;  // §4.2: exponential back-off
+            exchange.deadline = now + exchange.timeout;
+            queue_outgoing(exchange.datagram);
+        } else if (exchange.state == State::awaiting_response && exchange.deadline <= now) {
+            complete(exchange, unexpected(ClientError::timeout), now);
+        }
+    }
+}
+
+std::optional<TimePoint> ClientCore::next_deadline() const noexcept {
+    std::optional<TimePoint> earliest;
+    for (const Exchange& exchange : exchanges_) {
+        if (exchange.state != State::awaiting_ack && exchange.state != State::awaiting_response)
+            continue;
+        if (!earliest || exchange.deadline < *earliest) earliest = exchange.deadline;
+    }
+    return earliest;
+}
+
+void ClientCore::on_datagram(Bytes datagram, TimePoint now) {
+    auto message = parse(datagram);
+    if (!message) {
+        // §4.2: a malformed CON is rejected with RST; anything else malformed is ignored.
+        auto header = peek_header(datagram);
+        if (header && header->version == protocol_version && header->type == MessageType::con &&
+            message.error() != ParseError::bad_version)
+            send_empty(MessageType::rst, header->message_id);
+        return;
+    }
+    switch (message->type()) {
+        case MessageType::rst: {
+            if (Exchange* exchange = find_by_message_id(message->message_id()))
+                complete(*exchange, unexpected(ClientError::reset), now);
+            return;
+        }
+        case MessageType::ack: {
+            Exchange* exchange = find_by_message_id(message->message_id());
+            if (exchange == nullptr) return;  // a late or duplicate ACK
+            server_answered_ = true;
+            if (message->is_empty_message()) {
+                // §5.2.2: the response will come separately; stop retransmitting.
+                exchange->state = State::awaiting_response;
+                exchange->deadline = now + config_.response_timeout;
+                return;
+            }
+            if (!std::ranges::equal(message->token(), Bytes(exchange->token.data(), exchange->token_length))) {
+                complete(*exchange, unexpected(ClientError::malformed_response), now);
+                return;
+            }
+            handle_response(*exchange, *message, now);
+            return;
+        }
+        case MessageType::con:
+        case MessageType::non: break;
+    }
+    if (!message->is_response()) {
+        // Requests and pings to a client are rejected (§4.2, §4.3).
+        if (message->type() == MessageType::con) send_empty(MessageType::rst, message->message_id());
+        return;
+    }
+    Exchange* exchange = find_by_token(message->token());
+    if (message->type() == MessageType::con) {
+        if (exchange == nullptr && !recently_acknowledged(message->message_id())) {
+            send_empty(MessageType::rst, message->message_id());  // §5.3.2: unknown token
+            return;
+        }
+        send_empty(MessageType::ack, message->message_id());  // §4.2: acknowledge the CON
+        acknowledged_[acknowledged_next_] = message->message_id();
+        acknowledged_next_ = (acknowledged_next_ + 1) % acknowledged_.size();
+        acknowledged_count_ = std::min(acknowledged_count_ + 1, acknowledged_.size());
+        if (exchange == nullptr) return;  // a duplicate of a response already handled
+    } else if (exchange == nullptr) {
+        send_empty(MessageType::rst, message->message_id());  // §4.3: reject unexpected NON
+        return;
+    }
+    server_answered_ = true;
+    handle_response(*exchange, *message, now);
+}
+
+bool ClientCore::recently_acknowledged(std::uint16_t message_id) const noexcept {
+    return std::find(acknowledged_.begin(), acknowledged_.begin() + acknowledged_count_,
+                     message_id) != acknowledged_.begin() + acknowledged_count_;
+}
+
+void ClientCore::handle_response(Exchange& exchange, const MessageView& response, TimePoint now) {
+    // RFC 9175 §2.3: a 4.01 with Echo asks for a fresh request carrying that Echo value.
+    if (response.code() == Code::unauthorized && !exchange.echo_retried) {
+        if (auto echo = response.find(OptionNumber::echo)) {
+            exchange.echo.assign(echo->value.begin(), echo->value.end());
+            exchange.echo_retried = true;
+            transmit(exchange, now);
+            return;
+        }
+    }
+    if (exchange.block1 && continue_upload(exchange, response, now)) return;
+    if (continue_download(exchange, response, now)) return;
+    if (exchange.state != State::free) complete_with(exchange, response, now);
+}
+
+// RFC 7959 §2.5: after 2.31 Continue, send the next block, at the server's smaller size if it
+// asked for one. Returns true while the upload goes on (or ended in an error).
+bool ClientCore::continue_upload(Exchange& exchange, const MessageView& response, TimePoint now) {
+    bool last_sent = exchange.block1_offset + exchange.block1_sent >= exchange.body.size();
+    if (response.code() != Code::continue_ || last_sent) {
+        exchange.block1 = last_sent && exchange.block1;  // the final response may carry Block2
+        return false;
+    }
+    if (auto option = response.find(OptionNumber::block1)) {
+        auto block = decode_block(option->value);
+        if (!block) {
+            complete(exchange, unexpected(ClientError::malformed_response), now);
+            return true;
+        }
+        if (block->szx < exchange.block1_szx) exchange.block1_szx = block->szx;
+    }
+    exchange.block1_offset += exchange.block1_sent;
+    transmit(exchange, now);
+    return true;
+}
+
+// RFC 7959 §2.4: reassemble a Block2 body, checking order and the ETag.
+bool ClientCore::continue_download(Exchange& exchange, const MessageView& response,
+                                   TimePoint now) {
+    auto option = response.find(OptionNumber::block2);
+    if (!option) {
+        // A success without Block2 in the middle of a transfer breaks it; an error is handed over.
+        bool broken = exchange.block2 && is_success(response.code());
+        if (broken) complete(exchange, unexpected(ClientError::inconsistent_blocks), now);
+        return broken;
+    }
+    auto block = decode_block(option->value);
+    if (!block || !is_success(response.code())) {
+        if (!block) complete(exchange, unexpected(ClientError::malformed_response), now);
+        return !block;
+    }
+    if (block->offset() != exchange.received.size()) {
+        complete(exchange, unexpected(ClientError::inconsistent_blocks), now);
+        return true;
+    }
+    auto etag = response.find(OptionNumber::etag);
+    if (!exchange.block2) {
+        exchange.block2 = true;
+        exchange.has_etag = etag.has_value() && etag->value.size() <= exchange.etag.size();
+        if (exchange.has_etag) {
+            exchange.etag_length = static_cast<std::uint8_t>(etag->value.size());
+            std::copy(etag->value.begin(), etag->value.end(), exchange.etag.begin());
+        }
+    } else {
+        bool same = etag.has_value() == exchange.has_etag &&
+                    (!etag || std::ranges::equal(etag->value, Bytes(exchange.etag.data(),
+                                                                    exchange.etag_length)));
+        if (!same) {
+            complete(exchange, unexpected(ClientError::inconsistent_blocks), now);
+            return true;
+        }
+    }
+    if (exchange.received.size() + response.payload().size() > config_.max_body_size) {
+        complete(exchange, unexpected(ClientError::too_large), now);
+        return true;
+    }
+    exchange.received.insert(exchange.received.end(), response.payload().begin(),
+                             response.payload().end());
+    if (!block->more) return false;  // complete_with hands over the reassembled body
+    exchange.block2_szx = std::min(block->szx, config_.block_szx);
+    if (exchange.received.size() % (16u << exchange.block2_szx) != 0) {
+        complete(exchange, unexpected(ClientError::inconsistent_blocks), now);
+        return true;
+    }
+    exchange.block1 = false;
+    transmit(exchange, now);
+    return true;
+}
+
+void ClientCore::complete_with(Exchange& exchange, const MessageView& response, TimePoint now) {
+    std::vector<std::uint8_t> datagram(response.datagram().begin(), response.datagram().end());
+    bool reassembled = exchange.block2 && is_success(response.code()) &&
+                       response.has(OptionNumber::block2);
+    std::vector<std::uint8_t> body;
+    if (reassembled) body = exchange.received;
+    complete(exchange, ClientResponse(std::move(datagram), std::move(body), reassembled), now);
+}
+
+void ClientCore::complete(Exchange& exchange, ClientResult result, TimePoint now) {
+    completions_.push_back(Completion{exchange.handle, std::move(result)});
+    exchange.state = State::free;
+    --active_;
+    start_queued(now);
+}
+
+void ClientCore::fail_all(ClientError error) {
+    for (Exchange& exchange : exchanges_) {
+        if (exchange.state == State::free) continue;
+        completions_.push_back(Completion{exchange.handle, unexpected(error)});
+        exchange.state = State::free;
+        --active_;
+    }
+}
+
+void ClientCore::send_empty(MessageType type, std::uint16_t message_id) {
+    std::array<std::uint8_t, 4> message{};
+    auto written = encode(Message{type, Code::empty, message_id, {}, {}, {}}, message);
+    if (written) queue_outgoing(Bytes(message.data(), *written));
+}
+
+void ClientCore::queue_outgoing(Bytes datagram) {
+    if (outgoing_count_ == outgoing_.size() || datagram.size() > config_.buffer_size) return;
+    std::size_t slot = (outgoing_head_ + outgoing_count_) % outgoing_.size();
+    std::memcpy(outgoing_[slot].data(), datagram.data(), datagram.size());
+    outgoing_length_[slot] = static_cast<std::uint16_t>(datagram.size());
+    ++outgoing_count_;
+}
+
+Bytes ClientCore::front_outgoing() const noexcept {
+    return Bytes(outgoing_[outgoing_head_].data(), outgoing_length_[outgoing_head_]);
+}
+
+void ClientCore::pop_outgoing() noexcept {
+    outgoing_head_ = (outgoing_head_ + 1) % outgoing_.size();
+    --outgoing_count_;
+}
+
+std::optional<Completion> ClientCore::pop_completion() {
+    if (completions_.empty()) return std::nullopt;
+    Completion completion = std::move(completions_.front());
+    completions_.pop_front();
+    return completion;
+}
+
+}  // namespace coap::detail

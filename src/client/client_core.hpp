@@ -1,0 +1,112 @@
+// The sans-I/O client engine (RFC 7252 §4, §5; RFC 7959 §2; RFC 9175 §2.3): requests in,
+// datagrams and completions out, time passed in. No sockets, no clock reads, no threads.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "coap/client.hpp"
+
+namespace coap::detail {
+
+class ClientCore {
+  public:
+    /// `random_seed` seeds Message IDs, tokens and retransmission jitter.
+    ClientCore(const ClientConfig& config, std::uint64_t random_seed);
+
+    /// Queues or sends a request; the handle identifies its completion.
+    Expected<RequestHandle, ClientError> submit(const RequestSpec& request, TimePoint now);
+    /// One datagram from the server.
+    void on_datagram(Bytes datagram, TimePoint now);
+    /// Retransmissions and timeouts due at `now`.
+    void on_timer(TimePoint now);
+    /// Ends every outstanding request with `error` (the socket failed).
+    void fail_all(ClientError error);
+    /// The earliest time on_timer has work, if any.
+    std::optional<TimePoint> next_deadline() const noexcept;
+
+    /// Datagrams to send, oldest first.
+    bool has_outgoing() const noexcept { return outgoing_count_ != 0; }
+    Bytes front_outgoing() const noexcept;
+    void pop_outgoing() noexcept;
+
+    std::optional<Completion> pop_completion();
+    /// Requests submitted and not yet completed.
+    std::size_t active() const noexcept { return active_; }
+    /// True once any response arrived (NSTART then allows max_in_flight, RFC 7252 §4.7).
+    bool server_answered() const noexcept { return server_answered_; }
+
+  private:
+    enum class State : std::uint8_t { free, queued, awaiting_ack, awaiting_response };
+
+    struct Exchange {
+        State state = State::free;
+        RequestHandle handle = 0;
+        bool confirmable = true;
+        Code method = Code::get;
+        std::array<std::uint8_t, max_token_length> token{};
+        std::uint8_t token_length = 0;
+        std::uint16_t message_id = 0;
+        std::vector<std::uint8_t> base;      // header + token + the caller's options
+        std::vector<std::uint8_t> body;      // the request payload
+        std::vector<std::uint8_t> datagram;  // the current transmission
+        std::uint32_t retransmissions = 0;
+        Duration timeout{};
+        TimePoint deadline{};
+        // RFC 7959 Block1: upload progress.
+        bool block1 = false;
+        std::uint8_t block1_szx = 6;
+        std::size_t block1_offset = 0;
+        std::size_t block1_sent = 0;  // size of the block in flight
+        // RFC 7959 Block2: download progress.
+        bool block2 = false;
+        std::uint8_t block2_szx = 6;
+        std::vector<std::uint8_t> received;
+        std::array<std::uint8_t, 8> etag{};
+        std::uint8_t etag_length = 0;
+        bool has_etag = false;
+        // RFC 9175 §2.3: one automatic retry with the Echo value of a 4.01.
+        std::vector<std::uint8_t> echo;
+        bool echo_retried = false;
+    };
+
+    Exchange* find_free() noexcept;
+    Exchange* find_by_message_id(std::uint16_t message_id) noexcept;
+    Exchange* find_by_token(Bytes token) noexcept;
+    std::size_t in_flight() const noexcept;
+    void start_queued(TimePoint now);
+    void transmit(Exchange& exchange, TimePoint now);
+    bool build_datagram(Exchange& exchange);
+    void handle_response(Exchange& exchange, const MessageView& response, TimePoint now);
+    bool continue_upload(Exchange& exchange, const MessageView& response, TimePoint now);
+    bool continue_download(Exchange& exchange, const MessageView& response, TimePoint now);
+    void complete(Exchange& exchange, ClientResult result, TimePoint now);
+    void complete_with(Exchange& exchange, const MessageView& response, TimePoint now);
+    void send_empty(MessageType type, std::uint16_t message_id);
+    void queue_outgoing(Bytes datagram);
+    void new_token(Exchange& exchange) noexcept;
+    Duration initial_timeout() noexcept;
+    std::uint64_t next_random() noexcept;
+    bool recently_acknowledged(std::uint16_t message_id) const noexcept;
+
+    ClientConfig config_;
+    std::vector<Exchange> exchanges_;
+    std::vector<std::vector<std::uint8_t>> outgoing_;
+    std::vector<std::uint16_t> outgoing_length_;
+    std::size_t outgoing_head_ = 0;
+    std::size_t outgoing_count_ = 0;
+    std::deque<Completion> completions_;
+    std::array<std::uint16_t, 32> acknowledged_{};  // CON responses we ACKed (§4.5)
+    std::size_t acknowledged_next_ = 0;
+    std::size_t acknowledged_count_ = 0;
+    std::uint64_t random_state_;
+    RequestHandle next_handle_ = 1;
+    std::uint16_t next_message_id_;
+    std::size_t active_ = 0;
+    bool server_answered_ = false;
+};
+
+}  // namespace coap::detail
