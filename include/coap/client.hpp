@@ -46,15 +46,15 @@ struct ClientConfig {
 
 /// Why a request failed. Distinct values for the cases a caller treats differently.
 enum class ClientError : std::uint8_t {
-    timeout,             ///< No ACK after MAX_RETRANSMIT retransmissions, or no response in time.
-    reset,               ///< The server answered with RST (RFC 7252 §4.2).
-    malformed_response,  ///< A reply that does not parse or breaks the protocol.
-    too_large,           ///< A block-wise body above max_body_size, or a request too big to send.
-    inconsistent_blocks, ///< Block2 blocks out of order or with a changed ETag (RFC 7959 §2.4).
-    busy,                ///< More requests submitted than in flight plus queued allows.
-    network,             ///< The socket failed (e.g. ICMP port unreachable).
-    invalid_request,     ///< Bad path, option or argument.
-    cancelled,           ///< The request or observation was cancelled.
+    timeout,              ///< No ACK after MAX_RETRANSMIT retransmissions, or no response in time.
+    reset,                ///< The server answered with RST (RFC 7252 §4.2).
+    malformed_response,   ///< A reply that does not parse or breaks the protocol.
+    too_large,            ///< A block-wise body above max_body_size, or a request too big to send.
+    inconsistent_blocks,  ///< Block2 blocks out of order or with a changed ETag (RFC 7959 §2.4).
+    busy,                 ///< More requests submitted than in flight plus queued allows.
+    network,              ///< The socket failed (e.g. ICMP port unreachable).
+    invalid_request,      ///< Bad path, option or argument.
+    cancelled,            ///< The request or observation was cancelled.
 };
 
 /// A short English description, e.g. "no response after 4 retransmissions".
@@ -63,7 +63,7 @@ std::string_view describe(ClientError error) noexcept;
 /// A response received by the client. Owns its bytes; for block-wise responses, `payload()` is
 /// the reassembled body and `message()` the last block's datagram.
 class ClientResponse {
-public:
+  public:
     ClientResponse() = default;
     ClientResponse(std::vector<std::uint8_t> datagram, std::vector<std::uint8_t> body,
                    bool reassembled);
@@ -81,7 +81,7 @@ public:
     OptionRange options(OptionNumber number) const noexcept { return view_.options(number); }
     std::optional<ContentFormat> content_format() const noexcept;
 
-private:
+  private:
     std::vector<std::uint8_t> datagram_;
     std::vector<std::uint8_t> body_;
     bool reassembled_ = false;
@@ -110,10 +110,51 @@ struct RequestSpec {
     bool non_confirmable = false;
 };
 
+class Client;
+
+/// One notification of an observation (RFC 7641), or how the observation ended.
+struct Notification {
+    ClientResult result;
+    /// True for the last one: the server ended the observation (a non-2.xx, or a response
+    /// without Observe), or it failed (`result` holds the error).
+    bool last = false;
+};
+
+/// A running observation, from `Client::observe`. Move-only; cancels itself when destroyed.
+class Observation {
+  public:
+    Observation() = default;
+    Observation(Client* client, RequestHandle id) : client_(client), id_(id) {}
+    Observation(Observation&& other) noexcept { *this = std::move(other); }
+    Observation& operator=(Observation&& other) noexcept;
+    Observation(const Observation&) = delete;
+    Observation& operator=(const Observation&) = delete;
+    ~Observation();
+
+    /// The next notification (the first is the registration's own response), waiting up to
+    /// `timeout`; nullopt when none came in time. Stale (reordered) notifications are dropped
+    /// (RFC 7641 §3.4). After the last one, every call returns a `cancelled` error at once.
+    std::optional<Notification> next(Duration timeout);
+    /// The same without allocation: the notification's datagram is copied into `buffer` and the
+    /// returned view points into it (valid until `buffer` is reused). nullopt on timeout; an
+    /// error when the observation has ended or the datagram does not fit `buffer`.
+    std::optional<Expected<MessageView, ClientError>> next_into(MutableBytes buffer,
+                                                                Duration timeout);
+    /// True until the last notification has been returned.
+    bool active() const noexcept;
+    /// Deregisters with a GET carrying Observe = 1 (RFC 7641 §3.6) and waits for its answer.
+    std::optional<ClientError> cancel();
+
+  private:
+    Client* client_ = nullptr;
+    RequestHandle id_ = 0;
+    bool ended_ = false;
+};
+
 /// A client talking to one server over a connected UDP socket. Not thread-safe: use one per
 /// thread (or guard it). Blocking calls and submit/poll share one engine and can be mixed.
 class Client {
-public:
+  public:
     /// Resolves the host and connects the socket. Throws std::invalid_argument for a bad
     /// configuration and std::system_error when the host cannot be resolved or reached.
     explicit Client(ClientConfig config);
@@ -151,6 +192,12 @@ public:
     /// Requests submitted and not yet returned by poll (or a blocking call).
     std::size_t pending() const noexcept;
 
+    /// Starts observing (RFC 7641): sends the request with Observe = 0 and returns at once.
+    /// CON notifications are acknowledged automatically; notifications that arrive after the
+    /// observation ended are answered with RST.
+    Expected<Observation, ClientError> observe(const RequestSpec& request);
+    Expected<Observation, ClientError> observe(std::string_view path_and_query);
+
     /// Raw datagrams with no protocol handling (no ACKs, no matching, no retransmission).
     std::optional<ClientError> send_raw(Bytes datagram);
     Expected<std::vector<std::uint8_t>, ClientError> recv_raw(Duration timeout);
@@ -158,7 +205,8 @@ public:
     /// The server's address as text, e.g. "127.0.0.1:5683", for messages.
     std::string peer_text() const;
 
-private:
+  private:
+    friend class Observation;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

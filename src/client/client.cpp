@@ -1,9 +1,11 @@
 // The public Client: the sans-I/O engine driven over a connected UDP socket.
 #include "coap/client.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <random>
 #include <stdexcept>
+#include <utility>
 
 #include "client_core.hpp"
 #include "coap/uri.hpp"
@@ -13,7 +15,9 @@ namespace coap {
 
 namespace {
 
-TimePoint now() { return std::chrono::steady_clock::now(); }
+TimePoint now() {
+    return std::chrono::steady_clock::now();
+}
 
 std::uint64_t random_seed() {
     std::random_device device;
@@ -39,15 +43,24 @@ void validate(const ClientConfig& config) {
 
 std::string_view describe(ClientError error) noexcept {
     switch (error) {
-        case ClientError::timeout: return "no response before the retransmissions ran out";
-        case ClientError::reset: return "the server answered with a reset (RST)";
-        case ClientError::malformed_response: return "malformed response";
-        case ClientError::too_large: return "message or body too large";
-        case ClientError::inconsistent_blocks: return "block-wise transfer out of order or changed";
-        case ClientError::busy: return "too many requests outstanding";
-        case ClientError::network: return "network error (server port unreachable?)";
-        case ClientError::invalid_request: return "invalid request";
-        case ClientError::cancelled: return "cancelled";
+        case ClientError::timeout:
+            return "no response before the retransmissions ran out";
+        case ClientError::reset:
+            return "the server answered with a reset (RST)";
+        case ClientError::malformed_response:
+            return "malformed response";
+        case ClientError::too_large:
+            return "message or body too large";
+        case ClientError::inconsistent_blocks:
+            return "block-wise transfer out of order or changed";
+        case ClientError::busy:
+            return "too many requests outstanding";
+        case ClientError::network:
+            return "network error (server port unreachable?)";
+        case ClientError::invalid_request:
+            return "invalid request";
+        case ClientError::cancelled:
+            return "cancelled";
     }
     return "unknown client error";
 }
@@ -145,7 +158,9 @@ Client::Client(ClientConfig config) {
 
 Client::~Client() = default;
 
-std::string Client::peer_text() const { return impl_->socket.peer_text(); }
+std::string Client::peer_text() const {
+    return impl_->socket.peer_text();
+}
 
 Expected<RequestHandle, ClientError> Client::submit(const RequestSpec& request) {
     auto handle = impl_->core.submit(request, now());
@@ -162,7 +177,9 @@ std::optional<Completion> Client::poll(Duration timeout) {
     }
 }
 
-std::size_t Client::pending() const noexcept { return impl_->core.active() + impl_->ready.size(); }
+std::size_t Client::pending() const noexcept {
+    return impl_->core.active() + impl_->ready.size();
+}
 
 ClientResult Client::call(const RequestSpec& request) {
     auto handle = submit(request);
@@ -178,7 +195,8 @@ ClientResult request_by_path(Client& client, Code method, std::string_view path_
     if (!uri.append_path_and_query(path_and_query)) return unexpected(ClientError::invalid_request);
     std::array<Option, 40> options{};
     std::size_t count = 0;
-    for (const Option& option : uri.options()) options[count++] = option;
+    for (const Option& option : uri.options())
+        options[count++] = option;
     UintValue format_value(format ? to_int(*format) : 0);
     if (format) options[count++] = Option{OptionNumber::content_format, format_value.bytes()};
     return client.call({method, std::span(options.data(), count), payload, false});
@@ -210,9 +228,13 @@ std::optional<ClientError> Client::cast(Code method, std::span<const Option> opt
     // A NON request whose response nobody waits for: encoded and sent directly.
     std::vector<std::uint8_t> datagram(impl_->config.buffer_size);
     std::uint64_t token = random_seed();
-    Message message{MessageType::non, method, static_cast<std::uint16_t>(token >> 48),
-                    Bytes(reinterpret_cast<const std::uint8_t*>(&token), impl_->config.token_length),
-                    options, payload};
+    Message message{
+        MessageType::non,
+        method,
+        static_cast<std::uint16_t>(token >> 48),
+        Bytes(reinterpret_cast<const std::uint8_t*>(&token), impl_->config.token_length),
+        options,
+        payload};
     auto written = encode(message, datagram);
     if (!written) return ClientError::too_large;
     return send_raw(Bytes(datagram.data(), *written));
@@ -236,6 +258,90 @@ Expected<std::vector<std::uint8_t>, ClientError> Client::recv_raw(Duration timeo
         }
     } while (now() < deadline);
     return unexpected(ClientError::timeout);
+}
+
+}  // namespace coap
+
+namespace coap {
+
+Expected<Observation, ClientError> Client::observe(const RequestSpec& request) {
+    auto id = impl_->core.observe(request, std::chrono::steady_clock::now());
+    impl_->flush();
+    if (!id) return unexpected(id.error());
+    return Observation(this, *id);
+}
+
+Expected<Observation, ClientError> Client::observe(std::string_view path_and_query) {
+    UriOptions<> uri;
+    if (!uri.append_path_and_query(path_and_query)) return unexpected(ClientError::invalid_request);
+    return observe(RequestSpec{Code::get, uri.options(), {}, false});
+}
+
+Observation& Observation::operator=(Observation&& other) noexcept {
+    if (this != &other) {
+        if (client_ && !ended_) cancel();
+        client_ = std::exchange(other.client_, nullptr);
+        id_ = other.id_;
+        ended_ = other.ended_;
+    }
+    return *this;
+}
+
+Observation::~Observation() {
+    if (client_ && !ended_) cancel();
+}
+
+bool Observation::active() const noexcept {
+    return client_ != nullptr && !ended_;
+}
+
+std::optional<Notification> Observation::next(Duration timeout) {
+    if (!active()) return Notification{unexpected(ClientError::cancelled), true};
+    auto& impl = *client_->impl_;
+    TimePoint deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (auto notification = impl.core.pop_notification(id_)) {
+            ended_ = notification->last;
+            return notification;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+        impl.drive(deadline);
+    }
+}
+
+std::optional<Expected<MessageView, ClientError>> Observation::next_into(MutableBytes buffer,
+                                                                         Duration timeout) {
+    auto notification = next(timeout);
+    if (!notification) return std::nullopt;
+    if (!notification->result)
+        return Expected<MessageView, ClientError>(unexpected(notification->result.error()));
+    Bytes datagram = notification->result->message().datagram();
+    if (datagram.size() > buffer.size())
+        return Expected<MessageView, ClientError>(unexpected(ClientError::too_large));
+    std::copy(datagram.begin(), datagram.end(), buffer.begin());
+    auto view = parse(Bytes(buffer.data(), datagram.size()));
+    if (!view)
+        return Expected<MessageView, ClientError>(unexpected(ClientError::malformed_response));
+    return Expected<MessageView, ClientError>(*view);
+}
+
+std::optional<ClientError> Observation::cancel() {
+    if (!active()) return std::nullopt;
+    auto& impl = *client_->impl_;
+    if (!impl.core.cancel_observation(id_, std::chrono::steady_clock::now())) {
+        ended_ = true;
+        return std::nullopt;
+    }
+    impl.flush();
+    // Wait for the deregistration's answer (or its failure), bounded by the retransmissions.
+    for (;;) {
+        auto notification = next(std::chrono::seconds(1));
+        if (notification && notification->last) {
+            ended_ = true;
+            if (!notification->result) return notification->result.error();
+            return std::nullopt;
+        }
+    }
 }
 
 }  // namespace coap

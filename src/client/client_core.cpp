@@ -19,14 +19,23 @@ struct ExtraOptions {
     void add(OptionNumber number, Bytes value) { items[count++] = Option{number, value}; }
     void sort() {  // insertion sort: a handful of items
         for (std::size_t i = 1; i < count; ++i)
-            for (std::size_t j = i; j > 0 && to_int(items[j].number) < to_int(items[j - 1].number); --j)
+            for (std::size_t j = i; j > 0 && to_int(items[j].number) < to_int(items[j - 1].number);
+                 --j)
                 std::swap(items[j], items[j - 1]);
     }
 };
 
 bool engine_option(OptionNumber number) {
     return number == OptionNumber::block1 || number == OptionNumber::block2 ||
-           number == OptionNumber::size1 || number == OptionNumber::echo;
+           number == OptionNumber::size1 || number == OptionNumber::echo ||
+           number == OptionNumber::observe;
+}
+
+// RFC 7641 §3.4: is sequence number v2 (received at t2) newer than v1 (received at t1)?
+bool fresher(std::uint32_t v1, TimePoint t1, std::uint32_t v2, TimePoint t2) {
+    constexpr std::uint32_t half = 1u << 23;
+    return (v1 < v2 && v2 - v1 < half) || (v1 > v2 && v1 - v2 > half) ||
+           t2 > t1 + std::chrono::seconds(128);
 }
 
 }  // namespace
@@ -42,7 +51,8 @@ ClientCore::ClientCore(const ClientConfig& config, std::uint64_t random_seed)
         exchange.base.reserve(config.buffer_size);
         exchange.datagram.reserve(config.buffer_size);
     }
-    for (auto& buffer : outgoing_) buffer.resize(config.buffer_size);
+    for (auto& buffer : outgoing_)
+        buffer.resize(config.buffer_size);
 }
 
 std::uint64_t ClientCore::next_random() noexcept {
@@ -84,7 +94,8 @@ ClientCore::Exchange* ClientCore::find_by_message_id(std::uint16_t message_id) n
 
 ClientCore::Exchange* ClientCore::find_by_token(Bytes token) noexcept {
     for (Exchange& exchange : exchanges_) {
-        if (exchange.state != State::awaiting_ack && exchange.state != State::awaiting_response)
+        if (exchange.state != State::awaiting_ack && exchange.state != State::awaiting_response &&
+            exchange.state != State::observing)
             continue;
         if (exchange.token_length == token.size() &&
             std::equal(token.begin(), token.end(), exchange.token.begin()))
@@ -94,18 +105,27 @@ ClientCore::Exchange* ClientCore::find_by_token(Bytes token) noexcept {
 }
 
 std::size_t ClientCore::in_flight() const noexcept {
-    return static_cast<std::size_t>(std::count_if(
-        exchanges_.begin(), exchanges_.end(), [](const Exchange& e) {
+    return static_cast<std::size_t>(
+        std::count_if(exchanges_.begin(), exchanges_.end(), [](const Exchange& e) {
             return e.state == State::awaiting_ack || e.state == State::awaiting_response;
         }));
 }
 
-Expected<RequestHandle, ClientError> ClientCore::submit(const RequestSpec& request,
-                                                        TimePoint now) {
+Expected<RequestHandle, ClientError> ClientCore::submit(const RequestSpec& request, TimePoint now) {
+    return start(request, false, now);
+}
+
+Expected<RequestHandle, ClientError> ClientCore::observe(const RequestSpec& request,
+                                                         TimePoint now) {
+    return start(request, true, now);
+}
+
+Expected<RequestHandle, ClientError> ClientCore::start(const RequestSpec& request, bool observe,
+                                                       TimePoint now) {
     if (!is_request(request.method)) return unexpected(ClientError::invalid_request);
-    std::size_t queued = static_cast<std::size_t>(std::count_if(
-        exchanges_.begin(), exchanges_.end(),
-        [](const Exchange& e) { return e.state == State::queued; }));
+    std::size_t queued = static_cast<std::size_t>(
+        std::count_if(exchanges_.begin(), exchanges_.end(),
+                      [](const Exchange& e) { return e.state == State::queued; }));
     if (queued >= config_.max_in_flight) return unexpected(ClientError::busy);
     Exchange* exchange = find_free();
     if (exchange == nullptr) return unexpected(ClientError::busy);
@@ -133,6 +153,9 @@ Expected<RequestHandle, ClientError> ClientCore::submit(const RequestSpec& reque
     exchange->has_etag = false;
     exchange->echo.clear();
     exchange->echo_retried = false;
+    exchange->observe = observe;
+    exchange->deregistering = false;
+    exchange->registered = false;
     ++active_;
     start_queued(now);
     return exchange->handle;
@@ -165,8 +188,8 @@ bool ClientCore::build_datagram(Exchange& exchange) {
         std::size_t remaining = exchange.body.size() - exchange.block1_offset;
         exchange.block1_sent = std::min(size, remaining);
         bool more = remaining > size;
-        block1_value = encode_block({static_cast<std::uint32_t>(exchange.block1_offset / size),
-                                     more, exchange.block1_szx});
+        block1_value = encode_block(
+            {static_cast<std::uint32_t>(exchange.block1_offset / size), more, exchange.block1_szx});
         extra.add(OptionNumber::block1, block1_value.bytes());
         if (exchange.block1_offset == 0) {
             size1_value = UintValue(static_cast<std::uint32_t>(exchange.body.size()));
@@ -176,12 +199,17 @@ bool ClientCore::build_datagram(Exchange& exchange) {
     }
     if (exchange.block2) {
         std::size_t size = 16u << exchange.block2_szx;
-        block2_value = encode_block(
-            {static_cast<std::uint32_t>(exchange.received.size() / size), false, exchange.block2_szx});
+        block2_value = encode_block({static_cast<std::uint32_t>(exchange.received.size() / size),
+                                     false, exchange.block2_szx});
         extra.add(OptionNumber::block2, block2_value.bytes());
         if (!exchange.block1) payload = {};  // the request body went with the first block
     }
     if (!exchange.echo.empty()) extra.add(OptionNumber::echo, exchange.echo);
+    // RFC 7641 §2: Observe 0 registers, 1 deregisters. Block2 follow-ups carry none (§3.8...
+    // RFC 7959 §2.6 asks for Observe on the first block only).
+    UintValue observe_value(exchange.deregistering ? 1 : 0);
+    if (exchange.observe && !exchange.block2)
+        extra.add(OptionNumber::observe, observe_value.bytes());
     extra.sort();
 
     exchange.datagram.resize(config_.buffer_size);
@@ -191,7 +219,8 @@ bool ClientCore::build_datagram(Exchange& exchange) {
     std::size_t next_extra = 0;
     for (const Option& option : base->options()) {
         if (engine_option(option.number)) continue;
-        while (next_extra < extra.count && to_int(extra.items[next_extra].number) <= to_int(option.number)) {
+        while (next_extra < extra.count &&
+               to_int(extra.items[next_extra].number) <= to_int(option.number)) {
             writer.option(extra.items[next_extra].number, extra.items[next_extra].value);
             ++next_extra;
         }
@@ -277,7 +306,8 @@ void ClientCore::on_datagram(Bytes datagram, TimePoint now) {
                 exchange->deadline = now + config_.response_timeout;
                 return;
             }
-            if (!std::ranges::equal(message->token(), Bytes(exchange->token.data(), exchange->token_length))) {
+            if (!std::ranges::equal(message->token(),
+                                    Bytes(exchange->token.data(), exchange->token_length))) {
                 complete(*exchange, unexpected(ClientError::malformed_response), now);
                 return;
             }
@@ -285,11 +315,13 @@ void ClientCore::on_datagram(Bytes datagram, TimePoint now) {
             return;
         }
         case MessageType::con:
-        case MessageType::non: break;
+        case MessageType::non:
+            break;
     }
     if (!message->is_response()) {
         // Requests and pings to a client are rejected (§4.2, §4.3).
-        if (message->type() == MessageType::con) send_empty(MessageType::rst, message->message_id());
+        if (message->type() == MessageType::con)
+            send_empty(MessageType::rst, message->message_id());
         return;
     }
     Exchange* exchange = find_by_token(message->token());
@@ -317,6 +349,10 @@ bool ClientCore::recently_acknowledged(std::uint16_t message_id) const noexcept 
 }
 
 void ClientCore::handle_response(Exchange& exchange, const MessageView& response, TimePoint now) {
+    if (exchange.observe) {
+        handle_notification(exchange, response, now);
+        return;
+    }
     // RFC 9175 §2.3: a 4.01 with Echo asks for a fresh request carrying that Echo value.
     if (response.code() == Code::unauthorized && !exchange.echo_retried) {
         if (auto echo = response.find(OptionNumber::echo)) {
@@ -353,8 +389,7 @@ bool ClientCore::continue_upload(Exchange& exchange, const MessageView& response
 }
 
 // RFC 7959 §2.4: reassemble a Block2 body, checking order and the ETag.
-bool ClientCore::continue_download(Exchange& exchange, const MessageView& response,
-                                   TimePoint now) {
+bool ClientCore::continue_download(Exchange& exchange, const MessageView& response, TimePoint now) {
     auto option = response.find(OptionNumber::block2);
     if (!option) {
         // A success without Block2 in the middle of a transfer breaks it; an error is handed over.
@@ -381,8 +416,8 @@ bool ClientCore::continue_download(Exchange& exchange, const MessageView& respon
         }
     } else {
         bool same = etag.has_value() == exchange.has_etag &&
-                    (!etag || std::ranges::equal(etag->value, Bytes(exchange.etag.data(),
-                                                                    exchange.etag_length)));
+                    (!etag || std::ranges::equal(
+                                  etag->value, Bytes(exchange.etag.data(), exchange.etag_length)));
         if (!same) {
             complete(exchange, unexpected(ClientError::inconsistent_blocks), now);
             return true;
@@ -405,16 +440,78 @@ bool ClientCore::continue_download(Exchange& exchange, const MessageView& respon
     return true;
 }
 
+void ClientCore::handle_notification(Exchange& exchange, const MessageView& response,
+                                     TimePoint now) {
+    ClientResponse copy(
+        std::vector<std::uint8_t>(response.datagram().begin(), response.datagram().end()), {},
+        false);
+    auto sequence = response.find_uint(OptionNumber::observe);
+    if (exchange.deregistering || !is_success(response.code()) || !sequence) {
+        // RFC 7641 §3.2: a response without Observe, or an error, ends the observation; so
+        // does the answer to a deregistration (§3.6).
+        end_observation(exchange, std::move(copy), now);
+        return;
+    }
+    if (exchange.registered &&
+        !fresher(exchange.last_sequence, exchange.last_notification, *sequence, now))
+        return;  // §3.4: an older notification arriving late
+    exchange.registered = true;
+    exchange.last_sequence = *sequence;
+    exchange.last_notification = now;
+    exchange.state = State::observing;
+    notifications_.push_back({exchange.handle, Notification{std::move(copy), false}});
+    start_queued(now);  // an established observation no longer counts against NSTART
+}
+
+void ClientCore::end_observation(Exchange& exchange, ClientResult result, TimePoint now) {
+    notifications_.push_back({exchange.handle, Notification{std::move(result), true}});
+    exchange.state = State::free;
+    --active_;
+    start_queued(now);
+}
+
+bool ClientCore::cancel_observation(RequestHandle id, TimePoint now) {
+    for (Exchange& exchange : exchanges_) {
+        if (exchange.state != State::observing || exchange.handle != id) continue;
+        exchange.deregistering = true;
+        transmit(exchange, now);  // same token, new Message ID
+        return true;
+    }
+    return false;
+}
+
+std::optional<Notification> ClientCore::pop_notification(RequestHandle id) {
+    for (auto it = notifications_.begin(); it != notifications_.end(); ++it) {
+        if (it->id != id) continue;
+        Notification notification = std::move(it->notification);
+        notifications_.erase(it);
+        return notification;
+    }
+    return std::nullopt;
+}
+
+bool ClientCore::observation_open(RequestHandle id) const noexcept {
+    for (const QueuedNotification& queued : notifications_)
+        if (queued.id == id) return true;
+    for (const Exchange& exchange : exchanges_)
+        if (exchange.state != State::free && exchange.observe && exchange.handle == id) return true;
+    return false;
+}
+
 void ClientCore::complete_with(Exchange& exchange, const MessageView& response, TimePoint now) {
     std::vector<std::uint8_t> datagram(response.datagram().begin(), response.datagram().end());
-    bool reassembled = exchange.block2 && is_success(response.code()) &&
-                       response.has(OptionNumber::block2);
+    bool reassembled =
+        exchange.block2 && is_success(response.code()) && response.has(OptionNumber::block2);
     std::vector<std::uint8_t> body;
     if (reassembled) body = exchange.received;
     complete(exchange, ClientResponse(std::move(datagram), std::move(body), reassembled), now);
 }
 
 void ClientCore::complete(Exchange& exchange, ClientResult result, TimePoint now) {
+    if (exchange.observe) {
+        end_observation(exchange, std::move(result), now);
+        return;
+    }
     completions_.push_back(Completion{exchange.handle, std::move(result)});
     exchange.state = State::free;
     --active_;
@@ -424,7 +521,10 @@ void ClientCore::complete(Exchange& exchange, ClientResult result, TimePoint now
 void ClientCore::fail_all(ClientError error) {
     for (Exchange& exchange : exchanges_) {
         if (exchange.state == State::free) continue;
-        completions_.push_back(Completion{exchange.handle, unexpected(error)});
+        if (exchange.observe)
+            notifications_.push_back({exchange.handle, Notification{unexpected(error), true}});
+        else
+            completions_.push_back(Completion{exchange.handle, unexpected(error)});
         exchange.state = State::free;
         --active_;
     }

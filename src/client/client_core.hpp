@@ -19,6 +19,16 @@ class ClientCore {
 
     /// Queues or sends a request; the handle identifies its completion.
     Expected<RequestHandle, ClientError> submit(const RequestSpec& request, TimePoint now);
+    /// Starts an observation (RFC 7641 §3.1): the request goes out with Observe = 0 and its
+    /// responses arrive as notifications for the returned id, not as completions.
+    Expected<RequestHandle, ClientError> observe(const RequestSpec& request, TimePoint now);
+    /// Deregisters (RFC 7641 §3.6): a GET with Observe = 1 and the same token. Its answer ends
+    /// the observation. False when the observation is not active.
+    bool cancel_observation(RequestHandle id, TimePoint now);
+    /// The next notification for `id`, if one is queued.
+    std::optional<Notification> pop_notification(RequestHandle id);
+    /// True while `id` is observing or has notifications queued.
+    bool observation_open(RequestHandle id) const noexcept;
     /// One datagram from the server.
     void on_datagram(Bytes datagram, TimePoint now);
     /// Retransmissions and timeouts due at `now`.
@@ -40,7 +50,7 @@ class ClientCore {
     bool server_answered() const noexcept { return server_answered_; }
 
   private:
-    enum class State : std::uint8_t { free, queued, awaiting_ack, awaiting_response };
+    enum class State : std::uint8_t { free, queued, awaiting_ack, awaiting_response, observing };
 
     struct Exchange {
         State state = State::free;
@@ -71,6 +81,17 @@ class ClientCore {
         // RFC 9175 §2.3: one automatic retry with the Echo value of a 4.01.
         std::vector<std::uint8_t> echo;
         bool echo_retried = false;
+        // RFC 7641: observation state.
+        bool observe = false;
+        bool deregistering = false;
+        bool registered = false;
+        std::uint32_t last_sequence = 0;
+        TimePoint last_notification{};
+    };
+
+    struct QueuedNotification {
+        RequestHandle id;
+        Notification notification;
     };
 
     Exchange* find_free() noexcept;
@@ -84,6 +105,10 @@ class ClientCore {
     bool continue_upload(Exchange& exchange, const MessageView& response, TimePoint now);
     bool continue_download(Exchange& exchange, const MessageView& response, TimePoint now);
     void complete(Exchange& exchange, ClientResult result, TimePoint now);
+    void handle_notification(Exchange& exchange, const MessageView& response, TimePoint now);
+    void end_observation(Exchange& exchange, ClientResult result, TimePoint now);
+    Expected<RequestHandle, ClientError> start(const RequestSpec& request, bool observe,
+                                               TimePoint now);
     void complete_with(Exchange& exchange, const MessageView& response, TimePoint now);
     void send_empty(MessageType type, std::uint16_t message_id);
     void queue_outgoing(Bytes datagram);
@@ -99,6 +124,7 @@ class ClientCore {
     std::size_t outgoing_head_ = 0;
     std::size_t outgoing_count_ = 0;
     std::deque<Completion> completions_;
+    std::deque<QueuedNotification> notifications_;
     std::array<std::uint16_t, 32> acknowledged_{};  // CON responses we ACKed (§4.5)
     std::size_t acknowledged_next_ = 0;
     std::size_t acknowledged_count_ = 0;

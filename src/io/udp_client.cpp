@@ -43,7 +43,8 @@ UdpClientSocket::UdpClientSocket(const std::string& host, std::uint16_t port) {
         }
         if (::connect(fd, candidate->ai_addr, candidate->ai_addrlen) == 0) {
             fd_ = fd;
-            if (auto endpoint = Endpoint::from_sockaddr(candidate->ai_addr, candidate->ai_addrlen)) {
+            if (auto endpoint =
+                    Endpoint::from_sockaddr(candidate->ai_addr, candidate->ai_addrlen)) {
                 char text[endpoint_text_size];
                 peer_text_ = std::string(endpoint->format(text));
             }

@@ -1,9 +1,9 @@
 // A connected UDP socket for the client: resolve, connect, send, wait, receive.
 #pragma once
 
+#include <sys/types.h>
 #include <cstdint>
 #include <string>
-#include <sys/types.h>
 
 #include "coap/bytes.hpp"
 #include "coap/time.hpp"
