@@ -3,19 +3,21 @@
 
 #include <bit>
 #include <cstring>
+#include <new>
 
 namespace coap::detail {
 
 ExchangeCache::ExchangeCache(std::uint32_t entries, std::uint32_t byte_capacity, Duration lifetime)
-    : entries_(new Entry[entries]),
-      buckets_(new std::uint32_t[std::bit_ceil(entries)]),
+    : entry_storage_(new std::byte[sizeof(Entry) * std::size_t{entries}]),
+      entries_(reinterpret_cast<Entry*>(entry_storage_.get())),
+      buckets_(
+          static_cast<std::uint32_t*>(std::calloc(std::bit_ceil(entries), sizeof(std::uint32_t)))),
       bytes_(new std::uint8_t[byte_capacity]),
       capacity_(entries),
       bucket_mask_(std::bit_ceil(entries) - 1),
       byte_capacity_(byte_capacity),
       lifetime_(lifetime) {
-    for (std::uint32_t i = 0; i <= bucket_mask_; ++i)
-        buckets_[i] = none;
+    if (!buckets_) throw std::bad_alloc();
 }
 
 std::size_t ExchangeCache::memory_bytes() const noexcept {
@@ -31,7 +33,8 @@ std::uint32_t ExchangeCache::bucket_of(const Endpoint& peer,
 std::optional<ExchangeCache::Hit> ExchangeCache::find(const Endpoint& peer,
                                                       std::uint16_t message_id, bool confirmable,
                                                       TimePoint now) noexcept {
-    for (std::uint32_t i = buckets_[bucket_of(peer, message_id)]; i != none; i = entries_[i].next) {
+    for (std::uint32_t i = bucket_head(bucket_of(peer, message_id)); i != none;
+         i = entries_[i].next) {
         const Entry& entry = entries_[i];
         if (entry.message_id != message_id || !(entry.peer == peer)) continue;
         if (entry.confirmable != confirmable) return std::nullopt;
@@ -45,10 +48,15 @@ std::optional<ExchangeCache::Hit> ExchangeCache::find(const Endpoint& peer,
 
 void ExchangeCache::evict_oldest() noexcept {
     Entry& oldest = entries_[head_];
-    std::uint32_t* link = &buckets_[bucket_of(oldest.peer, oldest.message_id)];
-    while (*link != head_)
-        link = &entries_[*link].next;  // the oldest is always indexed
-    *link = oldest.next;
+    std::uint32_t bucket = bucket_of(oldest.peer, oldest.message_id);
+    if (bucket_head(bucket) == head_) {
+        set_bucket_head(bucket, oldest.next);
+    } else {
+        std::uint32_t i = bucket_head(bucket);  // the oldest is always indexed in its chain
+        while (entries_[i].next != head_)
+            i = entries_[i].next;
+        entries_[i].next = oldest.next;
+    }
     head_ = (head_ + 1) % capacity_;
     --count_;
 }
@@ -80,14 +88,14 @@ bool ExchangeCache::insert(const Endpoint& peer, std::uint16_t message_id, bool 
 
     std::uint32_t index = slot(count_);
     std::uint32_t bucket = bucket_of(peer, message_id);
-    entries_[index] = Entry{peer,
-                            now + lifetime_,
-                            static_cast<std::uint32_t>(written_),
-                            buckets_[bucket],
-                            message_id,
-                            static_cast<std::uint16_t>(length),
-                            confirmable};
-    buckets_[bucket] = index;
+    ::new (static_cast<void*>(&entries_[index])) Entry{peer,
+                                                       now + lifetime_,
+                                                       static_cast<std::uint32_t>(written_),
+                                                       bucket_head(bucket),
+                                                       message_id,
+                                                       static_cast<std::uint16_t>(length),
+                                                       confirmable};
+    set_bucket_head(bucket, index);
     if (length != 0) std::memcpy(bytes_.get() + written_ % byte_capacity_, response.data(), length);
     written_ += length;
     ++count_;

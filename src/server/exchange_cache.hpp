@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 
@@ -75,8 +76,20 @@ class ExchangeCache {
         return (head_ + age_index) % capacity_;
     }
 
-    std::unique_ptr<Entry[]> entries_;
-    std::unique_ptr<std::uint32_t[]> buckets_;
+    // Memory is reserved at construction but becomes resident only as entries are used: the
+    // entry storage is left uninitialised (entries are built in place on insert) and the bucket
+    // array comes from calloc, whose fresh zero pages hold "empty" (heads are stored inverted).
+    std::uint32_t bucket_head(std::uint32_t bucket) const noexcept { return ~buckets_[bucket]; }
+    void set_bucket_head(std::uint32_t bucket, std::uint32_t index) noexcept {
+        buckets_[bucket] = ~index;
+    }
+    struct FreeDeleter {
+        void operator()(void* memory) const noexcept { std::free(memory); }
+    };
+
+    std::unique_ptr<std::byte[]> entry_storage_;
+    Entry* entries_;  // into entry_storage_; an entry exists once insert has built it
+    std::unique_ptr<std::uint32_t[], FreeDeleter> buckets_;
     std::unique_ptr<std::uint8_t[]> bytes_;
     std::uint32_t capacity_;
     std::uint32_t bucket_mask_;
