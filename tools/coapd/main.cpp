@@ -34,6 +34,11 @@ int main(int argc, char** argv) {
     config.bind_address = "::";
     std::string log_level = "info";
     unsigned separate_delay_ms = 1000;
+    // Deduplication for 10 s at 250,000 requests/s per thread (the peak measured in
+    // BENCHMARKS.md): 2.5 M exchanges of 48 bytes plus their responses. The memory is reserved
+    // at start-up and becomes resident as traffic fills it.
+    config.exchange_count = 2'500'000;
+    unsigned exchange_cache_mb = 128;
     app.add_option("--bind", config.bind_address,
                    "Local address: \"::\" (IPv6 and IPv4), \"0.0.0.0\", \"127.0.0.1\", \"::1\"...")
         ->capture_default_str();
@@ -45,10 +50,18 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", log_level, "error, warn, info or debug")
         ->capture_default_str()
         ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+    app.add_option("--exchange-count", config.exchange_count,
+                   "Exchanges remembered per thread for duplicate detection (RFC 7252 §4.5)")
+        ->capture_default_str();
+    app.add_option("--exchange-cache-mb", exchange_cache_mb,
+                   "MiB of cached responses per thread for duplicate detection")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 4095));
     app.add_option("--separate-delay-ms", separate_delay_ms,
                    "How long /separate waits before its separate response")
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
+    config.exchange_cache_bytes = exchange_cache_mb * 1024u * 1024u;
 
     coap::LogLevel level;
     coap::parse_log_level(log_level, level);
