@@ -178,7 +178,7 @@ std::optional<Completion> Client::poll(Duration timeout) {
 }
 
 std::size_t Client::pending() const noexcept {
-    return impl_->core.active() + impl_->ready.size();
+    return impl_->core.active() + impl_->core.queued_completions() + impl_->ready.size();
 }
 
 ClientResult Client::call(const RequestSpec& request) {

@@ -23,7 +23,9 @@ class ClientCore {
     /// responses arrive as notifications for the returned id, not as completions.
     Expected<RequestHandle, ClientError> observe(const RequestSpec& request, TimePoint now);
     /// Deregisters (RFC 7641 §3.6): a GET with Observe = 1 and the same token. Its answer ends
-    /// the observation. False when the observation is not active.
+    /// the observation. While the registration itself is in flight, its answer ends the
+    /// observation instead (later notifications get RST, §3.6). False when the observation is not
+    /// active, or was still queued (it is then dropped: nothing was sent).
     bool cancel_observation(RequestHandle id, TimePoint now);
     /// The next notification for `id`, if one is queued.
     std::optional<Notification> pop_notification(RequestHandle id);
@@ -44,6 +46,8 @@ class ClientCore {
     void pop_outgoing() noexcept;
 
     std::optional<Completion> pop_completion();
+    /// Completions waiting for pop_completion.
+    std::size_t queued_completions() const noexcept { return completions_.size(); }
     /// Requests submitted and not yet completed.
     std::size_t active() const noexcept { return active_; }
     /// True once any response arrived (NSTART then allows max_in_flight, RFC 7252 §4.7).
@@ -95,9 +99,10 @@ class ClientCore {
     };
 
     Exchange* find_free() noexcept;
-    Exchange* find_by_message_id(std::uint16_t message_id) noexcept;
+    Exchange* find_by_message_id(std::uint16_t message_id, bool include_non = false) noexcept;
     Exchange* find_by_token(Bytes token) noexcept;
     std::size_t in_flight() const noexcept;
+    std::size_t tokens_in_use() const noexcept;
     void start_queued(TimePoint now);
     void transmit(Exchange& exchange, TimePoint now);
     bool build_datagram(Exchange& exchange);
@@ -115,7 +120,8 @@ class ClientCore {
     void new_token(Exchange& exchange) noexcept;
     Duration initial_timeout() noexcept;
     std::uint64_t next_random() noexcept;
-    bool recently_acknowledged(std::uint16_t message_id) const noexcept;
+    bool seen(std::uint16_t message_id, MessageType type) const noexcept;
+    void remember(std::uint16_t message_id, MessageType type) noexcept;
 
     ClientConfig config_;
     std::vector<Exchange> exchanges_;
@@ -125,9 +131,13 @@ class ClientCore {
     std::size_t outgoing_count_ = 0;
     std::deque<Completion> completions_;
     std::deque<QueuedNotification> notifications_;
-    std::array<std::uint16_t, 32> acknowledged_{};  // CON responses we ACKed (§4.5)
-    std::size_t acknowledged_next_ = 0;
-    std::size_t acknowledged_count_ = 0;
+    struct SeenMessage {
+        std::uint16_t message_id;
+        MessageType type;
+    };
+    std::array<SeenMessage, 32> seen_{};  // CON and NON responses processed (§4.5)
+    std::size_t seen_next_ = 0;
+    std::size_t seen_count_ = 0;
     std::uint64_t random_state_;
     RequestHandle next_handle_ = 1;
     std::uint16_t next_message_id_;
