@@ -741,6 +741,72 @@ TEST_P(LibcoapE2E, TD_COAP_CORE_31) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// TD_COAP_CORE_09, 11, 17: /separate answers about a second later, separately.
+
+namespace {
+
+const Pdu* find_pdu(const std::vector<Pdu>& pdus, std::string_view type, std::string_view code) {
+    for (const Pdu& pdu : pdus)
+        if (pdu.type == type && pdu.code == code) return &pdu;
+    return nullptr;
+}
+
+// Steps 2-5 of TD_COAP_CORE_09 and 11: empty ACK with the request's MID, then a CON 2.05 with a
+// server-chosen MID and the request's token, which the client acknowledges.
+void check_separate_con(const ClientRun& run) {
+    ASSERT_FALSE(run.sent.empty());
+    const Pdu& request = run.sent.front();
+    EXPECT_EQ(request.type, "CON");
+    EXPECT_EQ(request.values("Uri-Path"), std::vector<std::string>{"separate"});
+    const Pdu* empty_ack = find_pdu(run.received, "ACK", "0.00");
+    ASSERT_NE(empty_ack, nullptr) << "no empty ACK (ACK0S)";
+    EXPECT_EQ(empty_ack->mid, request.mid);
+    EXPECT_TRUE(empty_ack->token.empty());
+    const Pdu* response = find_pdu(run.received, "CON", "2.05");
+    ASSERT_NE(response, nullptr) << "no CON 2.05 separate response";
+    EXPECT_NE(response->mid, request.mid) << "SMID is the server's own";
+    EXPECT_EQ(response->token, request.token);
+    EXPECT_TRUE(response->has("Content-Format"));
+    EXPECT_FALSE(run.payload.empty());
+    const Pdu* client_ack = find_pdu(run.sent, "ACK", "0.00");
+    ASSERT_NE(client_ack, nullptr) << "the client did not acknowledge (ACK0C)";
+    EXPECT_EQ(client_ack->mid, response->mid);
+}
+
+}  // namespace
+
+TEST_P(LibcoapE2E, TD_COAP_CORE_09) {
+    ClientRun run = coap_client({uri("/separate")});
+    EXCHANGE_TRACE(run);
+    check_separate_con(run);
+}
+
+TEST_P(LibcoapE2E, TD_COAP_CORE_11) {
+    ClientRun run = coap_client({"-T", "5a5a5a5a", uri("/separate")});
+    EXCHANGE_TRACE(run);
+    check_separate_con(run);
+    ASSERT_FALSE(run.sent.empty());
+    std::size_t token_length = run.sent.front().token.size() / 2;  // hex digits
+    EXPECT_GE(token_length, 1u);
+    EXPECT_LE(token_length, 8u);
+}
+
+TEST_P(LibcoapE2E, TD_COAP_CORE_17) {
+    ClientRun run = coap_client({"-N", uri("/separate")});
+    EXCHANGE_TRACE(run);
+    ASSERT_FALSE(run.sent.empty());
+    const Pdu& request = run.sent.front();
+    EXPECT_EQ(request.type, "NON");
+    for (const Pdu& pdu : run.received)
+        EXPECT_FALSE(pdu.type == "ACK" && pdu.mid == request.mid) << "a NON request gets no ACK";
+    const Pdu* response = find_pdu(run.received, "NON", "2.05");
+    ASSERT_NE(response, nullptr) << "no NON 2.05 separate response";
+    EXPECT_EQ(response->token, request.token);
+    EXPECT_TRUE(response->has("Content-Format"));
+    EXPECT_FALSE(run.payload.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
 // TD_COAP_CORE_10, 13, 14, 18-23, in CON and NON.
 
 TEST_P(LibcoapModesE2E, TD_COAP_CORE_10) {
