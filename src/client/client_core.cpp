@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 namespace coap::detail {
 
@@ -85,10 +86,14 @@ ClientCore::Exchange* ClientCore::find_free() noexcept {
     return nullptr;
 }
 
-ClientCore::Exchange* ClientCore::find_by_message_id(std::uint16_t message_id) noexcept {
-    for (Exchange& exchange : exchanges_)
-        if (exchange.state == State::awaiting_ack && exchange.message_id == message_id)
+ClientCore::Exchange* ClientCore::find_by_message_id(std::uint16_t message_id,
+                                                     bool include_non) noexcept {
+    for (Exchange& exchange : exchanges_) {
+        if (exchange.message_id != message_id) continue;
+        if (exchange.state == State::awaiting_ack) return &exchange;
+        if (include_non && !exchange.confirmable && exchange.state == State::awaiting_response)
             return &exchange;
+    }
     return nullptr;
 }
 
@@ -102,6 +107,14 @@ ClientCore::Exchange* ClientCore::find_by_token(Bytes token) noexcept {
             return &exchange;
     }
     return nullptr;
+}
+
+std::size_t ClientCore::tokens_in_use() const noexcept {
+    return static_cast<std::size_t>(
+        std::count_if(exchanges_.begin(), exchanges_.end(), [](const Exchange& e) {
+            return e.state == State::awaiting_ack || e.state == State::awaiting_response ||
+                   e.state == State::observing;
+        }));
 }
 
 std::size_t ClientCore::in_flight() const noexcept {
@@ -164,7 +177,12 @@ Expected<RequestHandle, ClientError> ClientCore::start(const RequestSpec& reques
 void ClientCore::start_queued(TimePoint now) {
     // RFC 7252 §4.7: NSTART = 1 until the server has answered once.
     std::size_t limit = server_answered_ ? config_.max_in_flight : 1;
-    while (in_flight() < limit) {
+    // §5.3.1: tokens in use are unique. Short tokens may allow fewer distinct values than
+    // requests in flight; the others then wait (instead of new_token searching forever).
+    std::size_t token_space = config_.token_length >= sizeof(std::size_t)
+                                  ? std::numeric_limits<std::size_t>::max()
+                                  : std::size_t{1} << (8 * config_.token_length);
+    while (in_flight() < limit && tokens_in_use() < token_space) {
         Exchange* oldest = nullptr;
         for (Exchange& exchange : exchanges_)
             if (exchange.state == State::queued && (!oldest || exchange.handle < oldest->handle))
@@ -262,7 +280,10 @@ void ClientCore::on_timer(TimePoint now) {
             }
             ++exchange.retransmissions;
             exchange.timeout *= 2;  // §4.2: exponential back-off
-            exchange.deadline = now + exchange.timeout;
+            // §4.2: a late timer catches up on the next retransmission, so that the sequence
+            // stays within MAX_TRANSMIT_SPAN, but never closer than ACK_TIMEOUT.
+            exchange.deadline =
+                std::max(exchange.deadline + exchange.timeout, now + config_.ack_timeout);
             queue_outgoing(exchange.datagram);
         } else if (exchange.state == State::awaiting_response && exchange.deadline <= now) {
             complete(exchange, unexpected(ClientError::timeout), now);
@@ -292,11 +313,17 @@ void ClientCore::on_datagram(Bytes datagram, TimePoint now) {
     }
     switch (message->type()) {
         case MessageType::rst: {
-            if (Exchange* exchange = find_by_message_id(message->message_id()))
+            // §4.2: a Reset that is not Empty is rejected by ignoring it. §4.4: a Reset matches
+            // the CON or NON message with its Message ID.
+            if (!message->is_empty_message()) return;
+            if (Exchange* exchange = find_by_message_id(message->message_id(), true))
                 complete(*exchange, unexpected(ClientError::reset), now);
             return;
         }
         case MessageType::ack: {
+            // §4.2: an ACK carrying a request or a code of a reserved class is rejected, that is
+            // silently ignored.
+            if (!message->is_empty_message() && !message->is_response()) return;
             Exchange* exchange = find_by_message_id(message->message_id());
             if (exchange == nullptr) return;  // a late or duplicate ACK
             server_answered_ = true;
@@ -304,6 +331,7 @@ void ClientCore::on_datagram(Bytes datagram, TimePoint now) {
                 // §5.2.2: the response will come separately; stop retransmitting.
                 exchange->state = State::awaiting_response;
                 exchange->deadline = now + config_.response_timeout;
+                start_queued(now);  // §4.7: the server answered, NSTART opens
                 return;
             }
             if (!std::ranges::equal(message->token(),
@@ -324,28 +352,37 @@ void ClientCore::on_datagram(Bytes datagram, TimePoint now) {
             send_empty(MessageType::rst, message->message_id());
         return;
     }
-    Exchange* exchange = find_by_token(message->token());
-    if (message->type() == MessageType::con) {
-        if (exchange == nullptr && !recently_acknowledged(message->message_id())) {
-            send_empty(MessageType::rst, message->message_id());  // §5.3.2: unknown token
-            return;
-        }
-        send_empty(MessageType::ack, message->message_id());  // §4.2: acknowledge the CON
-        acknowledged_[acknowledged_next_] = message->message_id();
-        acknowledged_next_ = (acknowledged_next_ + 1) % acknowledged_.size();
-        acknowledged_count_ = std::min(acknowledged_count_ + 1, acknowledged_.size());
-        if (exchange == nullptr) return;  // a duplicate of a response already handled
-    } else if (exchange == nullptr) {
-        send_empty(MessageType::rst, message->message_id());  // §4.3: reject unexpected NON
+    // §4.5: a duplicate is acknowledged again (CON) or ignored (NON) but processed only once.
+    // This comes before token matching: the token may already belong to the exchange's next
+    // request (the next block, an Echo retry), which the old response must not answer.
+    if (seen(message->message_id(), message->type())) {
+        if (message->type() == MessageType::con)
+            send_empty(MessageType::ack, message->message_id());
         return;
     }
+    Exchange* exchange = find_by_token(message->token());
+    if (exchange == nullptr) {
+        // §5.3.2, §4.2, §4.3: an unexpected response is rejected with RST (CON, and NON too).
+        send_empty(MessageType::rst, message->message_id());
+        return;
+    }
+    if (message->type() == MessageType::con)
+        send_empty(MessageType::ack, message->message_id());  // §4.2: acknowledge the CON
+    remember(message->message_id(), message->type());
     server_answered_ = true;
     handle_response(*exchange, *message, now);
 }
 
-bool ClientCore::recently_acknowledged(std::uint16_t message_id) const noexcept {
-    return std::find(acknowledged_.begin(), acknowledged_.begin() + acknowledged_count_,
-                     message_id) != acknowledged_.begin() + acknowledged_count_;
+bool ClientCore::seen(std::uint16_t message_id, MessageType type) const noexcept {
+    return std::any_of(
+        seen_.begin(), seen_.begin() + static_cast<std::ptrdiff_t>(seen_count_),
+        [&](const SeenMessage& m) { return m.message_id == message_id && m.type == type; });
+}
+
+void ClientCore::remember(std::uint16_t message_id, MessageType type) noexcept {
+    seen_[seen_next_] = SeenMessage{message_id, type};
+    seen_next_ = (seen_next_ + 1) % seen_.size();
+    seen_count_ = std::min(seen_count_ + 1, seen_.size());
 }
 
 void ClientCore::handle_response(Exchange& exchange, const MessageView& response, TimePoint now) {
@@ -371,11 +408,21 @@ void ClientCore::handle_response(Exchange& exchange, const MessageView& response
 // asked for one. Returns true while the upload goes on (or ended in an error).
 bool ClientCore::continue_upload(Exchange& exchange, const MessageView& response, TimePoint now) {
     bool last_sent = exchange.block1_offset + exchange.block1_sent >= exchange.body.size();
-    if (response.code() != Code::continue_ || last_sent) {
+    if (last_sent || !is_success(response.code())) {
+        // The final response, or an error (4.08, 4.13, ...) that ends the upload.
         exchange.block1 = last_sent && exchange.block1;  // the final response may carry Block2
         return false;
     }
-    if (auto option = response.find(OptionNumber::block1)) {
+    auto option = response.find(OptionNumber::block1);
+    if (response.code() != Code::continue_ && !option) {
+        // A final success without Block1 before the last block: the server ignored the
+        // (critical) Block1 option and acted on part of the body. Not a success of the upload.
+        complete(exchange, unexpected(ClientError::malformed_response), now);
+        return true;
+    }
+    // 2.31 Continue (atomic), or a success with Block1 for a block acted on by itself: in both
+    // cases the client goes on with the next block (§2.2, Block1 in control usage).
+    if (option) {
         auto block = decode_block(option->value);
         if (!block) {
             complete(exchange, unexpected(ClientError::malformed_response), now);
@@ -402,7 +449,9 @@ bool ClientCore::continue_download(Exchange& exchange, const MessageView& respon
         if (!block) complete(exchange, unexpected(ClientError::malformed_response), now);
         return !block;
     }
-    if (block->offset() != exchange.received.size()) {
+    // RFC 7959 §2.2: with M set, the payload is exactly the block size.
+    if (block->offset() != exchange.received.size() ||
+        (block->more && response.payload().size() != block->size())) {
         complete(exchange, unexpected(ClientError::inconsistent_blocks), now);
         return true;
     }
@@ -430,11 +479,8 @@ bool ClientCore::continue_download(Exchange& exchange, const MessageView& respon
     exchange.received.insert(exchange.received.end(), response.payload().begin(),
                              response.payload().end());
     if (!block->more) return false;  // complete_with hands over the reassembled body
+    // The received size is a multiple of this block's size, so of any smaller one too.
     exchange.block2_szx = std::min(block->szx, config_.block_szx);
-    if (exchange.received.size() % (16u << exchange.block2_szx) != 0) {
-        complete(exchange, unexpected(ClientError::inconsistent_blocks), now);
-        return true;
-    }
     exchange.block1 = false;
     transmit(exchange, now);
     return true;
@@ -472,10 +518,23 @@ void ClientCore::end_observation(Exchange& exchange, ClientResult result, TimePo
 
 bool ClientCore::cancel_observation(RequestHandle id, TimePoint now) {
     for (Exchange& exchange : exchanges_) {
-        if (exchange.state != State::observing || exchange.handle != id) continue;
-        exchange.deregistering = true;
-        transmit(exchange, now);  // same token, new Message ID
-        return true;
+        if (exchange.state == State::free || !exchange.observe || exchange.handle != id) continue;
+        switch (exchange.state) {
+            case State::observing:
+                exchange.deregistering = true;
+                transmit(exchange, now);  // same token, new Message ID
+                return true;
+            case State::queued:  // never sent: nothing to deregister
+                exchange.state = State::free;
+                --active_;
+                return false;
+            default:
+                // The registration (or a deregistration) is in flight: its answer ends the
+                // observation, and RFC 7641 §3.6 lets the client reject later notifications
+                // with RST rather than leave an observation nobody reads.
+                exchange.deregistering = true;
+                return true;
+        }
     }
     return false;
 }
