@@ -1072,6 +1072,29 @@ class ClientBlock1Test : public ClientCoreTest {
     }
 };
 
+TEST_F(ClientBlock1Test, ConcurrentUploadsToOneResourceAreToldApartByRequestTag) {
+    // RFC 9175 §3.4: the second upload to the same resource carries a Request-Tag.
+    make();
+    ByteVector body = body_of_size(2500);
+    submit_ok(post(body));
+    ByteVector first = one_sent();
+    EXPECT_FALSE(view(first).has(OptionNumber::request_tag)) << "alone: no tag needed";
+    continue_(first, 0, 6);  // the server has answered: NSTART opens
+    ByteVector first_next = one_sent();
+    EXPECT_FALSE(view(first_next).has(OptionNumber::request_tag));
+
+    submit_ok(post(body));
+    ByteVector second = one_sent();
+    auto tag = view(second).find(OptionNumber::request_tag);
+    ASSERT_TRUE(tag) << "overlapping upload to the same resource";
+    EXPECT_EQ(tag->value.size(), 4u);
+    continue_(second, 0, 6);
+    ByteVector second_next = one_sent();
+    auto same_tag = view(second_next).find(OptionNumber::request_tag);
+    ASSERT_TRUE(same_tag) << "every block of the upload carries it";
+    EXPECT_TRUE(std::ranges::equal(same_tag->value, tag->value));
+}
+
 TEST_F(ClientBlock1Test, UploadSendsBlocksWithSize1OnTheFirst) {
     make();
     ByteVector body = body_of_size(2500);

@@ -11,7 +11,7 @@ namespace coap::detail {
 
 namespace {
 
-constexpr std::size_t max_extra_options = 6;
+constexpr std::size_t max_extra_options = 7;
 
 // The caller's options merged with the engine's own (Block1, Block2, Size1, Echo), in order.
 struct ExtraOptions {
@@ -158,6 +158,19 @@ Expected<RequestHandle, ClientError> ClientCore::start(const RequestSpec& reques
     exchange->method = request.method;
     exchange->token_length = 0;
     exchange->block1 = request.payload.size() > (16u << config_.block_szx);
+    // RFC 9175 §3.4: concurrent block-wise uploads to the same resource (same method and
+    // options) are told apart by a Request-Tag, unless the caller set one.
+    exchange->has_request_tag = false;
+    if (exchange->block1 && !parse(exchange->base)->has(OptionNumber::request_tag)) {
+        for (const Exchange& other : exchanges_) {
+            if (&other == exchange || other.state == State::free || !other.block1) continue;
+            if (other.base != exchange->base) continue;
+            std::uint64_t tag = next_random();
+            std::memcpy(exchange->request_tag.data(), &tag, exchange->request_tag.size());
+            exchange->has_request_tag = true;
+            break;
+        }
+    }
     exchange->block1_szx = config_.block_szx;
     exchange->block1_offset = 0;
     exchange->block2 = false;
@@ -223,6 +236,8 @@ bool ClientCore::build_datagram(Exchange& exchange) {
         if (!exchange.block1) payload = {};  // the request body went with the first block
     }
     if (!exchange.echo.empty()) extra.add(OptionNumber::echo, exchange.echo);
+    if (exchange.has_request_tag && exchange.block1)
+        extra.add(OptionNumber::request_tag, exchange.request_tag);
     // RFC 7641 §2: Observe 0 registers, 1 deregisters. Block2 follow-ups carry none (§3.8...
     // RFC 7959 §2.6 asks for Observe on the first block only).
     UintValue observe_value(exchange.deregistering ? 1 : 0);

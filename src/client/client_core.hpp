@@ -72,6 +72,8 @@ class ClientCore {
         TimePoint deadline{};
         // RFC 7959 Block1: upload progress.
         bool block1 = false;
+        bool has_request_tag = false;  // RFC 9175 §3
+        std::array<std::uint8_t, 4> request_tag{};
         std::uint8_t block1_szx = 6;
         std::size_t block1_offset = 0;
         std::size_t block1_sent = 0;  // size of the block in flight
