@@ -1729,6 +1729,28 @@ TEST_F(ClientCoreTest, EndlessContinueStopsWhenTheBodyIsSent) {
     EXPECT_EQ(c.result->code(), Code::continue_);
 }
 
+TEST_F(ClientObserveTest, QueueKeepsTheNewestNotificationsAndTheLastOne) {
+    config_.max_queued_notifications = 4;
+    make();
+    RequestHandle id = 0;
+    ByteVector request = registered(id, 1);  // takes the registration's own response
+    for (std::uint32_t i = 0; i < 10; ++i)
+        receive(notify(request, MessageType::non, static_cast<std::uint16_t>(100 + i), 2 + i));
+    receive(separate(request, MessageType::non, 0x50, Code::not_found).wire());
+    std::vector<std::uint32_t> sequences;
+    bool saw_last = false;
+    while (auto n = core_->pop_notification(id)) {
+        if (n->last) {
+            saw_last = true;
+            break;
+        }
+        sequences.push_back(*n->result->message().find_uint(OptionNumber::observe));
+    }
+    EXPECT_TRUE(saw_last) << "the notification that ends the observation is never dropped";
+    EXPECT_EQ(sequences, (std::vector<std::uint32_t>{9, 10, 11}))
+        << "three newest kept beside the final one";
+}
+
 TEST_F(ClientObserveTest, NotificationFloodKeepsOutgoingBoundedAndStaleOnesAreDropped) {
     make();
     RequestHandle id = 0;
@@ -1743,7 +1765,10 @@ TEST_F(ClientObserveTest, NotificationFloodKeepsOutgoingBoundedAndStaleOnesAreDr
             while (core_->pop_notification(id))
                 ++delivered;
     }
-    EXPECT_EQ(delivered, 100000u);
+    // The notification queue is bounded too: of each 1000 only the newest 64 (the default
+    // max_queued_notifications) are still there when the caller drains.
+    EXPECT_EQ(delivered, 100u * config_.max_queued_notifications);
+    EXPECT_EQ(core_->notifications_dropped(), 100000u - delivered);
     EXPECT_LE(sent().size(), outgoing_capacity(config_));
     // The same notification over and over (stale): nothing is queued.
     for (int i = 0; i < 10000; ++i)

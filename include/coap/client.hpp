@@ -39,6 +39,9 @@ struct ClientConfig {
     Duration ack_timeout = std::chrono::seconds(2);
     double ack_random_factor = 1.5;
     std::uint32_t max_retransmit = 4;
+    /// Notifications held for observations until next()/next_into() takes them. When full,
+    /// the oldest one that does not end its observation is dropped (stale data is worth least).
+    std::uint32_t max_queued_notifications = 64;
     /// How long to wait for a response after a NON request, or for a separate response after
     /// an empty ACK.
     Duration response_timeout = std::chrono::seconds(93);

@@ -54,6 +54,14 @@ ClientCore::ClientCore(const ClientConfig& config, std::uint64_t random_seed)
     }
     for (auto& buffer : outgoing_)
         buffer.resize(config.buffer_size);
+    std::uint32_t slots = std::max<std::uint32_t>(1, config.max_queued_notifications);
+    notification_slots_.resize(slots);
+    notifications_.reserve(slots);
+    free_notification_slots_.reserve(slots);
+    for (std::uint32_t i = 0; i < slots; ++i) {
+        notification_slots_[i].resize(config.buffer_size);
+        free_notification_slots_.push_back(slots - 1 - i);
+    }
 }
 
 std::uint64_t ClientCore::next_random() noexcept {
@@ -503,14 +511,12 @@ bool ClientCore::continue_download(Exchange& exchange, const MessageView& respon
 
 void ClientCore::handle_notification(Exchange& exchange, const MessageView& response,
                                      TimePoint now) {
-    ClientResponse copy(
-        std::vector<std::uint8_t>(response.datagram().begin(), response.datagram().end()), {},
-        false);
+    Bytes copy = response.datagram();
     auto sequence = response.find_uint(OptionNumber::observe);
     if (exchange.deregistering || !is_success(response.code()) || !sequence) {
         // RFC 7641 §3.2: a response without Observe, or an error, ends the observation; so
         // does the answer to a deregistration (§3.6).
-        end_observation(exchange, std::move(copy), now);
+        end_observation(exchange, copy, std::nullopt, now);
         return;
     }
     if (exchange.registered &&
@@ -520,12 +526,13 @@ void ClientCore::handle_notification(Exchange& exchange, const MessageView& resp
     exchange.last_sequence = *sequence;
     exchange.last_notification = now;
     exchange.state = State::observing;
-    notifications_.push_back({exchange.handle, Notification{std::move(copy), false}});
+    push_notification(exchange.handle, copy, std::nullopt, false);
     start_queued(now);  // an established observation no longer counts against NSTART
 }
 
-void ClientCore::end_observation(Exchange& exchange, ClientResult result, TimePoint now) {
-    notifications_.push_back({exchange.handle, Notification{std::move(result), true}});
+void ClientCore::end_observation(Exchange& exchange, Bytes datagram,
+                                 std::optional<ClientError> error, TimePoint now) {
+    push_notification(exchange.handle, datagram, error, true);
     exchange.state = State::free;
     --active_;
     start_queued(now);
@@ -554,19 +561,63 @@ bool ClientCore::cancel_observation(RequestHandle id, TimePoint now) {
     return false;
 }
 
-std::optional<Notification> ClientCore::pop_notification(RequestHandle id) {
-    for (auto it = notifications_.begin(); it != notifications_.end(); ++it) {
-        if (it->id != id) continue;
-        Notification notification = std::move(it->notification);
-        notifications_.erase(it);
-        return notification;
+void ClientCore::push_notification(RequestHandle id, Bytes datagram,
+                                   std::optional<ClientError> error, bool last) {
+    if (free_notification_slots_.empty()) {
+        // Full: drop the oldest notification that does not end its observation.
+        auto victim = std::find_if(notifications_.begin(), notifications_.end(),
+                                   [](const QueuedNotification& q) { return !q.last; });
+        if (victim == notifications_.end()) victim = notifications_.begin();
+        free_notification_slots_.push_back(victim->slot);
+        notifications_.erase(victim);
+        ++notifications_dropped_;
     }
-    return std::nullopt;
+    QueuedNotification queued;
+    queued.id = id;
+    queued.slot = free_notification_slots_.back();
+    free_notification_slots_.pop_back();
+    queued.last = last;
+    queued.has_error = error.has_value();
+    if (error) queued.error = *error;
+    std::size_t length = std::min(datagram.size(), notification_slots_[queued.slot].size());
+    std::copy_n(datagram.begin(), length, notification_slots_[queued.slot].begin());
+    queued.length = static_cast<std::uint32_t>(length);
+    notifications_.push_back(queued);
+}
+
+std::optional<ClientCore::QueuedNotification> ClientCore::take_notification(RequestHandle id) {
+    auto it = std::find_if(notifications_.begin(), notifications_.end(),
+                           [id](const QueuedNotification& q) { return q.id == id; });
+    if (it == notifications_.end()) return std::nullopt;
+    QueuedNotification queued = *it;
+    notifications_.erase(it);
+    free_notification_slots_.push_back(queued.slot);  // its bytes stay until the next push
+    return queued;
+}
+
+std::optional<Notification> ClientCore::pop_notification(RequestHandle id) {
+    auto queued = take_notification(id);
+    if (!queued) return std::nullopt;
+    if (queued->has_error) return Notification{unexpected(queued->error), queued->last};
+    const auto& slot = notification_slots_[queued->slot];
+    std::vector<std::uint8_t> datagram(slot.begin(), slot.begin() + queued->length);
+    return Notification{ClientResponse(std::move(datagram), {}, false), queued->last};
+}
+
+std::optional<ClientCore::NotificationCopy> ClientCore::pop_notification_into(RequestHandle id,
+                                                                              MutableBytes buffer) {
+    auto queued = take_notification(id);
+    if (!queued) return std::nullopt;
+    if (queued->has_error) return NotificationCopy{unexpected(queued->error), queued->last};
+    if (queued->length > buffer.size())
+        return NotificationCopy{unexpected(ClientError::too_large), queued->last};
+    std::copy_n(notification_slots_[queued->slot].begin(), queued->length, buffer.begin());
+    return NotificationCopy{std::size_t{queued->length}, queued->last};
 }
 
 bool ClientCore::observation_open(RequestHandle id) const noexcept {
     for (const QueuedNotification& queued : notifications_)
-        if (queued.id == id) return true;
+        if (queued.id == id) return true;  // NOLINT(readability-use-anyofallof)
     for (const Exchange& exchange : exchanges_)
         if (exchange.state != State::free && exchange.observe && exchange.handle == id) return true;
     return false;
@@ -583,7 +634,10 @@ void ClientCore::complete_with(Exchange& exchange, const MessageView& response, 
 
 void ClientCore::complete(Exchange& exchange, ClientResult result, TimePoint now) {
     if (exchange.observe) {
-        end_observation(exchange, std::move(result), now);
+        if (result)
+            end_observation(exchange, result->message().datagram(), std::nullopt, now);
+        else
+            end_observation(exchange, {}, result.error(), now);
         return;
     }
     completions_.push_back(Completion{exchange.handle, std::move(result)});
@@ -596,7 +650,7 @@ void ClientCore::fail_all(ClientError error) {
     for (Exchange& exchange : exchanges_) {
         if (exchange.state == State::free) continue;
         if (exchange.observe)
-            notifications_.push_back({exchange.handle, Notification{unexpected(error), true}});
+            push_notification(exchange.handle, {}, error, true);
         else
             completions_.push_back(Completion{exchange.handle, unexpected(error)});
         exchange.state = State::free;

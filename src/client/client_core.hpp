@@ -29,6 +29,15 @@ class ClientCore {
     bool cancel_observation(RequestHandle id, TimePoint now);
     /// The next notification for `id`, if one is queued.
     std::optional<Notification> pop_notification(RequestHandle id);
+    /// The same without allocation: the datagram is copied into `buffer`. The length (or the
+    /// error that ended the observation) and whether it was the last.
+    struct NotificationCopy {
+        Expected<std::size_t, ClientError> length;
+        bool last;
+    };
+    std::optional<NotificationCopy> pop_notification_into(RequestHandle id, MutableBytes buffer);
+    /// Notifications dropped because the queue was full.
+    std::uint64_t notifications_dropped() const noexcept { return notifications_dropped_; }
     /// True while `id` is observing or has notifications queued.
     bool observation_open(RequestHandle id) const noexcept;
     /// One datagram from the server.
@@ -95,9 +104,14 @@ class ClientCore {
         TimePoint last_notification{};
     };
 
+    // A notification waiting in the fixed queue: its datagram sits in notification_slots_[slot].
     struct QueuedNotification {
-        RequestHandle id;
-        Notification notification;
+        RequestHandle id = 0;
+        std::uint32_t slot = 0;
+        std::uint32_t length = 0;
+        ClientError error = ClientError::cancelled;
+        bool has_error = false;
+        bool last = false;
     };
 
     Exchange* find_free() noexcept;
@@ -113,7 +127,11 @@ class ClientCore {
     bool continue_download(Exchange& exchange, const MessageView& response, TimePoint now);
     void complete(Exchange& exchange, ClientResult result, TimePoint now);
     void handle_notification(Exchange& exchange, const MessageView& response, TimePoint now);
-    void end_observation(Exchange& exchange, ClientResult result, TimePoint now);
+    void end_observation(Exchange& exchange, Bytes datagram, std::optional<ClientError> error,
+                         TimePoint now);
+    void push_notification(RequestHandle id, Bytes datagram, std::optional<ClientError> error,
+                           bool last);
+    std::optional<QueuedNotification> take_notification(RequestHandle id);
     Expected<RequestHandle, ClientError> start(const RequestSpec& request, bool observe,
                                                TimePoint now);
     void complete_with(Exchange& exchange, const MessageView& response, TimePoint now);
@@ -132,7 +150,10 @@ class ClientCore {
     std::size_t outgoing_head_ = 0;
     std::size_t outgoing_count_ = 0;
     std::deque<Completion> completions_;
-    std::deque<QueuedNotification> notifications_;
+    std::vector<QueuedNotification> notifications_;  // oldest first; size <= slots
+    std::vector<std::vector<std::uint8_t>> notification_slots_;
+    std::vector<std::uint32_t> free_notification_slots_;
+    std::uint64_t notifications_dropped_ = 0;
     struct SeenMessage {
         std::uint16_t message_id;
         MessageType type;
