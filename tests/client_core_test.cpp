@@ -1582,6 +1582,24 @@ TEST_F(ClientCoreTest, TokenLengthComesFromTheConfig) {
     }
 }
 
+TEST_F(ClientCoreTest, CallerChosenTokensAreUsedAndMustBeUnique) {
+    make();
+    ByteVector cafe = bytes({0xca, 0xfe});
+    RequestSpec spec = get_x();
+    spec.token = Bytes(cafe);
+    submit_ok(spec);
+    EXPECT_EQ(token_of(one_sent()), cafe);
+    auto again = core_->submit(spec, t0);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error(), ClientError::busy) << "that token is outstanding";
+    ByteVector empty;
+    spec.token = Bytes(empty);  // a zero-length token (TD_COAP_CORE_12)
+    ByteVector nine(9, 1);
+    RequestSpec too_long = get_x();
+    too_long.token = Bytes(nine);
+    EXPECT_EQ(core_->submit(too_long, t0).error(), ClientError::invalid_request);
+}
+
 TEST_F(ClientCoreTest, OneByteTokensNeverHangWhenMoreRequestsThanTokens) {
     config_.token_length = 1;
     config_.max_in_flight = 300;

@@ -133,7 +133,7 @@ Exit status: 0 for a 2.xx response, 4 for 4.xx, 5 for 5.xx, 2 for usage errors, 
      server could not be reached (no response, reset, port unreachable, unknown host), 1 for
      other failures (malformed response, body too large, unreadable file).
 
-Not supported: -T TOKEN (the library chooses random tokens itself), DTLS.
+Not supported yet: DTLS (coaps://).
 
 Examples:
   coap get coap://127.0.0.1/.well-known/core
@@ -164,7 +164,8 @@ std::optional<int> parse_command_line(int argc, char** argv, Arguments& args) {
                    "Block size for block-wise transfers: 16, 32, ..., 1024 (default 1024)")
         ->type_name("SIZE");
     app.add_flag("-N", args.non_confirmable, "Send the request as NON (no retransmission)");
-    app.add_option("-T", args.token, "Not supported: the library picks random tokens")
+    app.add_option("-T", args.token,
+                   "Token in hex, up to 8 bytes (e.g. -T cafe); default: a random one")
         ->type_name("TOKEN");
     app.add_option("-s", args.observe_seconds, "How long to observe (default: until interrupted)")
         ->type_name("SECONDS");
@@ -478,7 +479,13 @@ struct Request {
     std::vector<ExtraOption> extra;
     std::vector<std::uint8_t> payload;
     bool has_payload = false;
+    std::optional<std::vector<std::uint8_t>> token;  // -T, as bytes
 };
+
+std::optional<coap::Bytes> token_of(const Request& request) {
+    if (!request.token) return std::nullopt;
+    return coap::Bytes(*request.token);
+}
 
 Failure client_failure(coap::ClientError error, const Request& request, double seconds,
                        bool non_confirmable) {
@@ -596,7 +603,8 @@ int run_request(Request& request, coap::Client& client, const coap::UriOptionsBa
         print_request(request, name, options);
     }
     auto start = Clock::now();
-    auto handle = client.submit({method, options, request.payload, request.args.non_confirmable});
+    auto handle = client.submit(
+        {method, options, request.payload, request.args.non_confirmable, token_of(request)});
     if (!handle)
         throw client_failure(handle.error(), request, seconds_since(start),
                              request.args.non_confirmable);
@@ -650,8 +658,8 @@ int run_observe(Request& request, coap::Client& client, const coap::UriOptionsBa
     if (request.args.verbose) print_request(request, "GET (Observe: 0)", options);
     install_interrupt_handler();
     auto start = Clock::now();
-    auto observation =
-        client.observe({coap::Code::get, options, request.payload, request.args.non_confirmable});
+    auto observation = client.observe({coap::Code::get, options, request.payload,
+                                       request.args.non_confirmable, token_of(request)});
     if (!observation)
         throw client_failure(observation.error(), request, 0, request.args.non_confirmable);
     std::optional<Clock::time_point> until;
@@ -730,10 +738,6 @@ int run_observe(Request& request, coap::Client& client, const coap::UriOptionsBa
 
 // Checks the arguments, builds the request and runs it.
 int run(Arguments args) {
-    if (args.token)
-        throw Failure{exit_usage,
-                      "-T is not supported: the coap library chooses random request tokens "
-                      "itself (only their length is configurable)"};
     if (args.text && args.file)
         throw Failure{exit_usage, "-e and -f both give a payload; use one of them"};
     if (args.observe_seconds) {
@@ -776,6 +780,14 @@ int run(Arguments args) {
     }
     for (const std::string& spec : args.options)
         request.extra.push_back(parse_extra_option(spec));
+    if (args.token) {
+        std::string_view digits = *args.token;
+        if (digits.starts_with("0x")) digits.remove_prefix(2);
+        request.token = parse_hex(digits);
+        if (!request.token || request.token->size() > coap::max_token_length)
+            throw Failure{exit_usage, "-T " + *args.token +
+                                          ": the token is up to 8 bytes of hex (e.g. -T cafe)"};
+    }
     if (args.content_format) parse_format(*args.content_format, "-C");
     if (args.accept) parse_format(*args.accept, "-A");
     if (args.text) request.payload.assign(args.text->begin(), args.text->end());

@@ -111,6 +111,10 @@ struct RequestSpec {
     /// NON instead of CON (RFC 7252 §4.3): no retransmission; the response is awaited for
     /// ClientConfig::response_timeout.
     bool non_confirmable = false;
+    /// The token (0-8 bytes); by default the client picks a random one of
+    /// ClientConfig::token_length bytes. A chosen token must not belong to another outstanding
+    /// request (`busy` otherwise); random ones are safer against spoofing (RFC 7252 §5.3.1).
+    std::optional<Bytes> token{};
 };
 
 class Client;

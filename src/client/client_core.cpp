@@ -81,6 +81,7 @@ Duration ClientCore::initial_timeout() noexcept {
 void ClientCore::new_token(Exchange& exchange) noexcept {
     // RFC 7252 §5.3.1: tokens distinguish concurrent requests; random ones also resist spoofing.
     // The exchange is still queued here, so find_by_token only sees the others.
+    if (exchange.chosen_token) return;
     exchange.token_length = config_.token_length;
     do {
         std::uint64_t value = next_random();
@@ -165,6 +166,26 @@ Expected<RequestHandle, ClientError> ClientCore::start(const RequestSpec& reques
     exchange->confirmable = !request.non_confirmable;
     exchange->method = request.method;
     exchange->token_length = 0;
+    exchange->chosen_token = request.token.has_value();
+    if (request.token) {
+        Bytes token = *request.token;
+        if (token.size() > max_token_length) {
+            exchange->state = State::free;
+            return unexpected(ClientError::invalid_request);
+        }
+        for (const Exchange& other : exchanges_) {
+            bool same = other.state != State::free && &other != exchange &&
+                        other.token_length == token.size() &&
+                        (other.chosen_token || other.state != State::queued) &&
+                        std::equal(token.begin(), token.end(), other.token.begin());
+            if (same) {
+                exchange->state = State::free;
+                return unexpected(ClientError::busy);
+            }
+        }
+        std::copy(token.begin(), token.end(), exchange->token.begin());
+        exchange->token_length = static_cast<std::uint8_t>(token.size());
+    }
     exchange->block1 = request.payload.size() > (16u << config_.block_szx);
     // RFC 9175 §3.4: concurrent block-wise uploads to the same resource (same method and
     // options) are told apart by a Request-Tag, unless the caller set one.

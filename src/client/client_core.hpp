@@ -72,6 +72,7 @@ class ClientCore {
         Code method = Code::get;
         std::array<std::uint8_t, max_token_length> token{};
         std::uint8_t token_length = 0;
+        bool chosen_token = false;  // given by the caller, not drawn by new_token
         std::uint16_t message_id = 0;
         std::vector<std::uint8_t> base;      // header + token + the caller's options
         std::vector<std::uint8_t> body;      // the request payload

@@ -925,6 +925,13 @@ TEST_P(CliCoapd, VerboseShowsRequestResponseAndOptions) {
     EXPECT_NE(result.err.find("Location-Path: \"location3\""), std::string::npos) << show(result);
 }
 
+TEST_P(CliCoapd, TokenOptionSetsTheToken) {
+    ProcessResult result = run_cli({"get", "-v", "-T", "cafe", uri("/test")});
+    EXPECT_EQ(result.exit_status, 0) << show(result);
+    EXPECT_EQ(result.out, "This is the /test resource of coapd.");
+    EXPECT_NE(result.err.find("token 0xcafe"), std::string::npos) << show(result);
+}
+
 TEST_P(CliCoapd, NotFoundExitsWithFour) {
     ProcessResult result = run_cli({"get", uri("/missing")});
     EXPECT_EQ(result.exit_status, 4) << show(result);
@@ -1096,10 +1103,12 @@ TEST(CliUsage, CoapsSaysDtlsIsNotSupported) {
     EXPECT_NE(result.err.find("DTLS is not supported yet"), std::string::npos) << show(result);
 }
 
-TEST(CliUsage, TokenOptionIsRejected) {
-    ProcessResult result = run_cli({"get", "-T", "cafe", "coap://127.0.0.1/test"});
-    EXPECT_EQ(result.exit_status, 2) << show(result);
-    EXPECT_NE(result.err.find("-T is not supported"), std::string::npos) << show(result);
+TEST(CliUsage, InvalidTokenIsRejected) {
+    for (std::string token : {"zz", "cafe1", "00112233445566778899"}) {
+        ProcessResult result = run_cli({"get", "-T", token, "coap://127.0.0.1/test"});
+        EXPECT_EQ(result.exit_status, 2) << show(result);
+        EXPECT_NE(result.err.find("up to 8 bytes of hex"), std::string::npos) << show(result);
+    }
 }
 
 TEST(CliUsage, ClosedPortFailsWithThree) {
