@@ -39,6 +39,7 @@
 #include "coap/content_format.hpp"
 #include "coap/message.hpp"
 #include "coap/option.hpp"
+#include "support/coapd_process.hpp"
 #include "support/process.hpp"
 
 namespace {
@@ -343,25 +344,9 @@ class NpmServer {
 };
 
 // Our coapd on "::" and a free port, /separate answering after 200 ms.
-class Coapd {
+class Coapd : public coap::test::CoapdProcess {
   public:
-    Coapd()
-        : process_({COAPD_PATH, "--port", "0", "--bind", "::", "--separate-delay-ms", "200",
-                    "--log-level", "warn"}) {
-        // "coapd: serving coap://[::]:PORT with N thread(s)"
-        std::optional<std::string> line = process_.read_line(10s);
-        std::size_t colon = line ? line->find("]:") : std::string::npos;
-        if (!line || colon == std::string::npos)
-            throw std::runtime_error("coapd printed no start-up line; stderr: " +
-                                     process_.stderr_text());
-        port_ = static_cast<std::uint16_t>(std::stoul(line->substr(colon + 2)));
-    }
-    std::uint16_t port() const { return port_; }
-    Process& process() { return process_; }
-
-  private:
-    Process process_;
-    std::uint16_t port_ = 0;
+    Coapd() : CoapdProcess(COAPD_PATH, {"--separate-delay-ms", "200", "--log-level", "warn"}) {}
 };
 
 std::string node_skip_reason() {

@@ -24,6 +24,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/coapd_process.hpp"
 #include "support/process.hpp"
 
 namespace {
@@ -314,26 +315,9 @@ struct NpmRequest {
 // ---------------------------------------------------------------------------------------------
 // coapd, started once per test suite, and the node client.
 
-class Coapd {
+class Coapd : public coap::test::CoapdProcess {
   public:
-    Coapd() : process_({COAPD_PATH, "--port", "0", "--bind", "::"}) {
-        // "coapd: serving coap://[::]:PORT with N thread(s)"
-        std::optional<std::string> line = process_.read_line(10s);
-        if (!line)
-            throw std::runtime_error("coapd printed no start-up line; stderr: " +
-                                     process_.stderr_text());
-        std::size_t colon = line->find("]:");
-        if (line->rfind("coapd: serving coap://", 0) != 0 || colon == std::string::npos)
-            throw std::runtime_error("unexpected coapd start-up line: " + *line);
-        port_ = static_cast<std::uint16_t>(std::stoul(line->substr(colon + 2)));
-        if (port_ == 0) throw std::runtime_error("coapd reported port 0: " + *line);
-    }
-    std::uint16_t port() const { return port_; }
-    Process& process() { return process_; }
-
-  private:
-    Process process_;
-    std::uint16_t port_ = 0;
+    Coapd() : CoapdProcess(COAPD_PATH) {}
 };
 
 class NpmE2E : public ::testing::TestWithParam<Family> {
