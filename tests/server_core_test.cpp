@@ -215,6 +215,16 @@ TEST_F(ServerCoreTest, ConfiguredCriticalOptionsAndUnknownElectiveOnesReachTheHa
     EXPECT_EQ(calls_, 2);
 }
 
+TEST_F(ServerCoreTest, MultiBlockUploadIsRefusedUntilReassemblyExists) {
+    // PUT with Block1 0/M/64: refused with 4.02, the handler never sees a partial body.
+    ByteVector first = bytes({0x40, 0x03, 0, 60, 0xd1, 27 - 13, 0x0a, 0xff, 'x'});
+    EXPECT_EQ(parsed(send(first)).code(), Code::bad_option);
+    // Block1 0 without M is the whole body: served.
+    ByteVector whole = bytes({0x40, 0x03, 0, 61, 0xd1, 27 - 13, 0x02, 0xff, 'x'});
+    EXPECT_EQ(parsed(send(whole)).code(), Code::content);
+    EXPECT_EQ(calls_, 1);
+}
+
 TEST_F(ServerCoreTest, ProxyRequestsGetProxyingNotSupported) {
     ByteVector wire = bytes({0x40, 0x01, 0, 30, 0xd4, 35 - 13, 'c', 'o', 'a', 'p'});
     EXPECT_EQ(parsed(send(wire)).code(), Code::proxying_not_supported);

@@ -9,6 +9,13 @@ namespace coap::detail {
 
 namespace {
 
+bool multi_block_upload(const MessageView& request) noexcept {
+    auto option = request.find(OptionNumber::block1);
+    if (!option) return false;
+    auto block = decode_block(option->value);
+    return !block || block->more || block->num != 0;
+}
+
 bool is_proxy_request(const MessageView& request) noexcept {
     return request.has(OptionNumber::proxy_uri) || request.has(OptionNumber::proxy_scheme);
 }
@@ -104,6 +111,14 @@ std::size_t ServerCore::on_request(const Endpoint& peer, const MessageView& requ
             ++stats_.resets_sent;
             length = reply_empty(MessageType::rst, request.message_id(), reply);
         }
+    } else if (multi_block_upload(request)) {
+        // Block1 is critical and this server does not reassemble bodies yet: refuse a multi-block
+        // upload (RFC 7252 §5.4.1) instead of handing its first block over as the whole body.
+        // A single block (NUM 0, M 0) is the whole body and is served normally.
+        ++stats_.bad_options;
+        length = request.type() == MessageType::con
+                     ? respond(request, Response::bad_option(), reply)
+                     : reply_empty(MessageType::rst, request.message_id(), reply);
     } else if (is_proxy_request(request)) {
         // RFC 7252 §5.7.2: this server is not a forward-proxy.
         length = respond(request, Response::with_code(Code::proxying_not_supported), reply);
