@@ -223,6 +223,11 @@ TEST_F(ServerCoreTest, MultiBlockUploadIsRefusedUntilReassemblyExists) {
     ByteVector whole = bytes({0x40, 0x03, 0, 61, 0xd1, 27 - 13, 0x02, 0xff, 'x'});
     EXPECT_EQ(parsed(send(whole)).code(), Code::content);
     EXPECT_EQ(calls_, 1);
+    // An application that handles Block1 itself says so through recognized_options.
+    config_.recognized_options = {27};
+    rebuild();
+    EXPECT_EQ(parsed(send(first)).code(), Code::content);
+    EXPECT_EQ(calls_, 2);
 }
 
 TEST_F(ServerCoreTest, ProxyRequestsGetProxyingNotSupported) {

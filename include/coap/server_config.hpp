@@ -53,6 +53,8 @@ struct ServerConfig {
     /// Static link-format for GET /.well-known/core; empty lets the handler (or router) answer.
     std::string well_known_core;
     /// Extra critical option numbers the application understands (RFC 7252 §5.4.1).
+    /// Listing 27 (Block1) hands multi-block uploads to the handler, which then answers 2.31 and
+    /// reassembles itself; otherwise they are refused with 4.02 (no built-in reassembly yet).
     std::vector<std::uint16_t> recognized_options;
     /// Worker threads, each with its own socket (SO_REUSEPORT), ring and state.
     std::uint32_t thread_count = 1;

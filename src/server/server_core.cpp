@@ -1,6 +1,7 @@
 // The server message layer: deduplication, piggybacked and NON responses, rejections.
 #include "server_core.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "coap/log.hpp"
@@ -34,6 +35,9 @@ ServerCore::ServerCore(const ServerConfig& config, const Handler& handler, bool 
                                        config.max_retransmit},
                 config.deferred_answer_timeout, random_seed),
       deferred_busy_max_age_(config.deferred_busy_max_age),
+      handler_takes_block1_(
+          std::find(config.recognized_options.begin(), config.recognized_options.end(),
+                    to_int(OptionNumber::block1)) != config.recognized_options.end()),
       handler_warn_(config.handler_warn),
       clock_(config.handler_warn > Duration::zero() ? clock : nullptr),
       buffer_size_(config.buffer_size),
@@ -111,10 +115,11 @@ std::size_t ServerCore::on_request(const Endpoint& peer, const MessageView& requ
             ++stats_.resets_sent;
             length = reply_empty(MessageType::rst, request.message_id(), reply);
         }
-    } else if (multi_block_upload(request)) {
+    } else if (!handler_takes_block1_ && multi_block_upload(request)) {
         // Block1 is critical and this server does not reassemble bodies yet: refuse a multi-block
         // upload (RFC 7252 §5.4.1) instead of handing its first block over as the whole body.
-        // A single block (NUM 0, M 0) is the whole body and is served normally.
+        // A single block (NUM 0, M 0) is the whole body and is served normally. Applications
+        // that handle Block1 themselves list option 27 in ServerConfig::recognized_options.
         ++stats_.bad_options;
         length = request.type() == MessageType::con
                      ? respond(request, Response::bad_option(), reply)

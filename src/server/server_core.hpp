@@ -83,6 +83,7 @@ class ServerCore final : public RequestServices {
     TimePoint now_{};                // of the datagram being handled, for defer()
     bool deferred_granted_ = false;  // the handler being called got a deferral slot
     std::uint32_t deferred_busy_max_age_;
+    bool handler_takes_block1_;  // option 27 in recognized_options: uploads go to the handler
     Duration handler_warn_;
     Response not_acceptable_ = Response::not_acceptable();
     Clock clock_;
