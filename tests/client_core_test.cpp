@@ -13,6 +13,7 @@
 
 #include "client/client_core.hpp"
 #include "support/bytes.hpp"
+#include "support/random.hpp"
 
 namespace coap::detail {
 namespace {
@@ -23,17 +24,7 @@ using test::ByteVector;
 
 const TimePoint t0 = TimePoint{} + 1000s;
 
-// A small deterministic generator for the randomised tests (splitmix64).
-struct Random {
-    std::uint64_t state;
-    std::uint64_t next() {
-        std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        return z ^ (z >> 31);
-    }
-    std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
-};
+using test::Random;
 
 // The view points into `wire`: keep the bytes alive as long as the view.
 MessageView view(const ByteVector& wire) {

@@ -16,6 +16,7 @@
 #include "coap/router.hpp"
 #include "server/server_core.hpp"
 #include "support/bytes.hpp"
+#include "support/random.hpp"
 
 namespace coap::detail {
 namespace {
@@ -23,20 +24,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::ByteVector;
 
-// splitmix64: the same sequence on every platform.
-struct Random {
-    std::uint64_t state;
-    std::uint64_t next() {
-        std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        return z ^ (z >> 31);
-    }
-    bool chance(double p) {
-        return static_cast<double>(next() >> 11) / static_cast<double>(1ull << 53) < p;
-    }
-    std::uint64_t below(std::uint64_t n) { return next() % n; }
-};
+using test::Random;
 
 struct LinkStats {
     std::size_t sent = 0, dropped = 0, duplicated = 0;
