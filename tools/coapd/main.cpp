@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "block_resources.hpp"
 #include "coap/log.hpp"
 #include "coap/router.hpp"
 #include "coap/server.hpp"
@@ -71,6 +72,7 @@ int main(int argc, char** argv) {
         coapd::SeparateResponder separate{std::chrono::milliseconds(separate_delay_ms)};
         coap::Router router;
         coapd::add_plugtest_resources(router, separate);
+        coapd::add_block_resources(router);
         coap::Server server(config, coap::Handler(std::move(router)));
         separate.attach(&server);
         server.listen();
