@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <optional>
+#include <vector>
 
 #include "client/client_core.hpp"
 #include "coap/router.hpp"
@@ -60,6 +62,72 @@ TEST(Allocations, ServerCoreAnswersRequestsWithoutAllocating) {
     test::AllocationCounter::stop();
     EXPECT_EQ(test::AllocationCounter::count(), 0u);
     EXPECT_GT(core.stats().duplicates, 10000u);
+}
+
+// Block-wise transfers in steady state: 3-block downloads served from stored bodies and 3-block
+// uploads reassembled in transfer slots, from many peers at once.
+TEST(Allocations, ServerCoreBlockWiseTransfersDoNotAllocate) {
+    static const std::vector<std::uint8_t> large(2500, 0x5a);
+    Router router;
+    router.get("/large", [](Request&) -> HandlerResult { return Response::ok(Bytes(large)); });
+    router.post("/upload", [](Request& request) -> HandlerResult {
+        return request.payload().size() == 2100 ? Response::changed() : Response::bad_request();
+    });
+    Handler handler(std::move(router));
+    ServerConfig config;
+    config.exchange_count = 4096;
+    config.exchange_cache_bytes = 1024 * 1024;
+    config.max_block_transfers = 32;
+    detail::ServerCore core(config, handler, false, 43);
+
+    std::array<std::uint8_t, 1280> request{};
+    std::array<std::uint8_t, 1280> reply{};
+    std::array<std::uint8_t, 1024> chunk{};
+    std::uint16_t id = 0;
+    TimePoint now{};
+    auto exchange = [&](const Endpoint& peer, Code method, std::string_view path,
+                        std::optional<BlockValue> block2, std::optional<BlockValue> block1,
+                        Bytes payload) {
+        MessageWriter writer(request);
+        writer.header(MessageType::con, method, id++, as_bytes("tk"))
+            .option(OptionNumber::uri_path, path);
+        if (block2) writer.option(OptionNumber::block2, encode_block(*block2).bytes());
+        if (block1) writer.option(OptionNumber::block1, encode_block(*block1).bytes());
+        writer.payload(payload);
+        now += 10us;
+        std::size_t n = core.on_datagram(peer, Bytes(request.data(), *writer.finish()), now, reply);
+        return parse(Bytes(reply.data(), n))->code();
+    };
+    std::array<Endpoint, 12> peers;
+    for (std::size_t i = 0; i < peers.size(); ++i)
+        peers[i] = *Endpoint::from_literal("127.0.0.1", static_cast<std::uint16_t>(30000 + i));
+    auto run = [&](int rounds) {
+        for (int round = 0; round < rounds; ++round) {
+            // Every peer starts both transfers, then all of them finish: 12 + 12 slots in use.
+            for (const Endpoint& peer : peers) {
+                ASSERT_EQ(exchange(peer, Code::get, "large", {}, {}, {}), Code::content);
+                ASSERT_EQ(exchange(peer, Code::post, "upload", {}, BlockValue{0, true, 6}, chunk),
+                          Code::continue_);
+            }
+            for (const Endpoint& peer : peers) {
+                for (std::uint32_t num : {1u, 2u})
+                    ASSERT_EQ(exchange(peer, Code::get, "large", BlockValue{num, false, 6}, {}, {}),
+                              Code::content);
+                ASSERT_EQ(exchange(peer, Code::post, "upload", {}, BlockValue{1, true, 6}, chunk),
+                          Code::continue_);
+                ASSERT_EQ(exchange(peer, Code::post, "upload", {}, BlockValue{2, false, 6},
+                                   Bytes(chunk).first(52)),
+                          Code::changed);
+            }
+        }
+    };
+    run(20);  // warm-up
+    test::AllocationCounter::start();
+    run(300);
+    test::AllocationCounter::stop();
+    EXPECT_EQ(test::AllocationCounter::count(), 0u);
+    EXPECT_EQ(core.stats().block2_served, 320u * 12 * 3);
+    EXPECT_EQ(core.block_transfers().active(), 0u);
 }
 
 TEST(Allocations, ClientReceivesNotificationsIntoACallersBufferWithoutAllocating) {

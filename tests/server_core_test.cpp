@@ -15,6 +15,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::bytes;
 using test::ByteVector;
+using test::concat;
 
 TimePoint at(Duration offset) {
     return TimePoint{} + offset;
@@ -215,19 +216,86 @@ TEST_F(ServerCoreTest, ConfiguredCriticalOptionsAndUnknownElectiveOnesReachTheHa
     EXPECT_EQ(calls_, 2);
 }
 
-TEST_F(ServerCoreTest, MultiBlockUploadIsRefusedUntilReassemblyExists) {
-    // PUT with Block1 0/M/64: refused with 4.02, the handler never sees a partial body.
-    ByteVector first = bytes({0x40, 0x03, 0, 60, 0xd1, 27 - 13, 0x0a, 0xff, 'x'});
-    EXPECT_EQ(parsed(send(first)).code(), Code::bad_option);
-    // Block1 0 without M is the whole body: served.
-    ByteVector whole = bytes({0x40, 0x03, 0, 61, 0xd1, 27 - 13, 0x02, 0xff, 'x'});
-    EXPECT_EQ(parsed(send(whole)).code(), Code::content);
+TEST_F(ServerCoreTest, MultiBlockUploadsAreReassembledBeforeTheHandlerRuns) {
+    std::string body;
+    behaviour_ = [&body](Request& r) -> HandlerResult {
+        body = std::string(as_string(r.payload()));
+        return Response::changed();
+    };
+    // PUT with Block1 0/M/16 and 16 bytes: 2.31 Continue, the handler waits for the rest.
+    ByteVector first =
+        concat({bytes({0x40, 0x03, 0, 60, 0xd1, 27 - 13, 0x08, 0xff}), bytes("0123456789abcdef")});
+    ByteVector first_reply = send(first);
+    EXPECT_EQ(parsed(first_reply).code(), Code::continue_);
+    EXPECT_EQ(parsed(first_reply).find_uint(OptionNumber::block1), 0x08u);
+    EXPECT_EQ(calls_, 0);
+    // Block1 1/0/16: the last block; the handler runs once with both.
+    ByteVector last = bytes({0x40, 0x03, 0, 61, 0xd1, 27 - 13, 0x10, 0xff, 'x'});
+    ByteVector last_reply = send(last);
+    EXPECT_EQ(parsed(last_reply).code(), Code::changed);
+    EXPECT_EQ(parsed(last_reply).find_uint(OptionNumber::block1), 0x10u);
+    EXPECT_EQ(body, "0123456789abcdefx");
     EXPECT_EQ(calls_, 1);
+}
+
+TEST_F(ServerCoreTest, ListingBlock1HandsEveryBlockToTheHandler) {
     // An application that handles Block1 itself says so through recognized_options.
     config_.recognized_options = {27};
     rebuild();
-    EXPECT_EQ(parsed(send(first)).code(), Code::content);
+    std::vector<std::string> seen;
+    behaviour_ = [&seen](Request& r) -> HandlerResult {
+        seen.emplace_back(as_string(r.payload()));
+        EXPECT_TRUE(r.option(OptionNumber::block1).has_value());
+        return Response::with_code(Code::continue_)
+            .option(OptionNumber::block1, r.option(OptionNumber::block1)->value);
+    };
+    ByteVector first =
+        concat({bytes({0x40, 0x03, 0, 62, 0xd1, 27 - 13, 0x08, 0xff}), bytes("0123456789abcdef")});
+    EXPECT_EQ(parsed(send(first)).code(), Code::continue_);
+    EXPECT_EQ(parsed(send(bytes({0x40, 0x03, 0, 63, 0xd1, 27 - 13, 0x18, 0xff, 'y'}))).code(),
+              Code::continue_)
+        << "the core would have answered 4.08: no transfer";
+    EXPECT_EQ(seen, (std::vector<std::string>{"0123456789abcdef", "y"}));
+}
+
+TEST_F(ServerCoreTest, ListingBlock2LeavesLargeResponsesToTheHandler) {
+    config_.recognized_options = {23};
+    rebuild();
+    static const std::string big(1100, 'b');
+    std::optional<std::uint32_t> asked;
+    behaviour_ = [&asked](Request& r) -> HandlerResult {
+        asked = r.message().find_uint(OptionNumber::block2);
+        return Response::ok(big);
+    };
+    // Not sliced: 1100 bytes fit the 1280-byte buffer and go out whole.
+    ByteVector whole = send(request(MessageType::con, 64, "big"));
+    EXPECT_EQ(parsed(whole).payload().size(), 1100u);
+    EXPECT_FALSE(parsed(whole).has(OptionNumber::block2));
+    // Block2 requests reach the handler (the core would have answered 4.02: beyond the end).
+    ByteVector wire = bytes({0x40, 0x01, 0, 65, 0xb3, 'b', 'i', 'g', 0xc1, 0x56});
+    EXPECT_EQ(parsed(send(wire)).code(), Code::content);
+    EXPECT_EQ(asked, 0x56u);
     EXPECT_EQ(calls_, 2);
+}
+
+TEST_F(ServerCoreTest, GarbageBlockOptionsAreRejectedNeverHandled) {
+    // RFC 7959 §2.2: SZX 7 is reserved and "MUST lead to a 4.00 Bad Request".
+    EXPECT_EQ(parsed(send(bytes({0x40, 0x01, 0, 70, 0xd1, 23 - 13, 0x07}))).code(),
+              Code::bad_request);
+    EXPECT_EQ(parsed(send(bytes({0x40, 0x03, 0, 71, 0xd1, 27 - 13, 0x0f, 0xff, 'x'}))).code(),
+              Code::bad_request);
+    // A 4-byte Block value is longer than the option allows: malformed (RFC 7252 §5.4.3).
+    EXPECT_EQ(parsed(send(bytes({0x40, 0x03, 0, 72, 0xd4, 27 - 13, 1, 2, 3, 4}))).code(),
+              Code::bad_option);
+    // With M set the payload must be exactly the block size (RFC 7959 §2.3).
+    EXPECT_EQ(parsed(send(bytes({0x40, 0x03, 0, 73, 0xd1, 27 - 13, 0x08, 0xff, 'x'}))).code(),
+              Code::bad_request);
+    // Two Block1 options: a repeated non-repeatable critical option (§5.4.5).
+    EXPECT_EQ(parsed(send(bytes({0x40, 0x03, 0, 74, 0xd1, 27 - 13, 0x00, 0x01, 0x00}))).code(),
+              Code::bad_option);
+    // An empty Block2 value is NUM 0, M 0, SZX 0: a valid request for 16-byte blocks.
+    EXPECT_EQ(parsed(send(bytes({0x40, 0x01, 0, 75, 0xd0, 23 - 13}))).code(), Code::content);
+    EXPECT_EQ(calls_, 1);
 }
 
 TEST_F(ServerCoreTest, ProxyRequestsGetProxyingNotSupported) {

@@ -499,6 +499,9 @@ Failure client_failure(coap::ClientError error, const Request& request, double s
             return {exit_unreachable, "no response from " + peer + " after " +
                                           std::to_string(request.config.max_retransmit) +
                                           " retransmissions (" + format_seconds(seconds) + ")"};
+        case coap::ClientError::no_separate_response:
+            return {exit_unreachable, peer + " acknowledged the request, but no response came " +
+                                          "(gave up after " + format_seconds(seconds) + ")"};
         case coap::ClientError::reset:
             return {exit_unreachable, "reset by " + peer};
         case coap::ClientError::network:

@@ -14,7 +14,9 @@ namespace coap {
 /// Allocation fails (returns empty/nullptr) when the arena is full; it never throws.
 class Arena {
   public:
+    /// An arena without memory: every allocation fails.
     Arena() noexcept = default;
+    /// An arena over `memory`, which must outlive it.
     explicit Arena(std::span<std::byte> memory) noexcept : memory_(memory) {}
 
     /// `size` bytes aligned to `alignment` (a power of two), or nullptr when full.
@@ -37,8 +39,11 @@ class Arena {
         return {reinterpret_cast<const char*>(out.data()), out.size()};
     }
 
+    /// Bytes handed out since the last reset, alignment padding included.
     std::size_t used() const noexcept { return used_; }
+    /// Size of the memory the arena manages.
     std::size_t capacity() const noexcept { return memory_.size(); }
+    /// Releases everything at once; earlier allocations must no longer be used.
     void reset() noexcept { used_ = 0; }
 
   private:

@@ -1,4 +1,5 @@
-// The CoAP client: blocking calls, pipelined submit/poll, block-wise transfers, Echo retry.
+// The CoAP client: blocking calls, pipelined submit/poll, block-wise transfers, Echo retry,
+// Observe (with block-wise notifications).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +32,8 @@ struct ClientConfig {
     std::uint8_t token_length = 4;
     /// Block size exponent for uploads and block-wise downloads: 2^(szx+4) bytes, 0-6.
     std::uint8_t block_szx = 6;
-    /// Largest body reassembled from Block2 responses; larger ones fail with `too_large`.
+    /// Largest body reassembled from Block2 responses and block-wise notifications; larger ones
+    /// fail with `too_large`.
     std::size_t max_body_size = 1024 * 1024;
     /// Largest datagram sent or received.
     std::uint32_t buffer_size = 1280;
@@ -41,26 +43,29 @@ struct ClientConfig {
     std::uint32_t max_retransmit = 4;
     /// Notifications held for observations until next()/next_into() takes them. When full,
     /// the oldest one that does not end its observation is dropped (stale data is worth least).
+    /// Each slot holds one datagram of buffer_size bytes; a slot that once held a reassembled
+    /// block-wise notification keeps that size (at most max_body_size plus its header).
     std::uint32_t max_queued_notifications = 64;
-    /// How long to wait for a response after a NON request, or for a separate response after
-    /// an empty ACK.
+    /// How long to wait for a response after a NON request (then `timeout`), or for a separate
+    /// response after an empty ACK (then `no_separate_response`).
     Duration response_timeout = std::chrono::seconds(93);
 };
 
 /// Why a request failed. Distinct values for the cases a caller treats differently.
 enum class ClientError : std::uint8_t {
-    timeout,              ///< No ACK after MAX_RETRANSMIT retransmissions, or no response in time.
-    reset,                ///< The server answered with RST (RFC 7252 §4.2).
-    malformed_response,   ///< A reply that does not parse or breaks the protocol.
-    too_large,            ///< A block-wise body above max_body_size, or a request too big to send.
-    inconsistent_blocks,  ///< Block2 blocks out of order or with a changed ETag (RFC 7959 §2.4).
-    busy,                 ///< More requests submitted than in flight plus queued allows.
-    network,              ///< The socket failed (e.g. ICMP port unreachable).
-    invalid_request,      ///< Bad path, option or argument.
-    cancelled,            ///< The request or observation was cancelled.
+    timeout,  ///< No ACK after MAX_RETRANSMIT retransmissions (CON), or no response (NON) in time.
+    no_separate_response,  ///< An empty ACK came (RFC 7252 §5.2.2), the response did not in time.
+    reset,                 ///< The server answered with RST (RFC 7252 §4.2).
+    malformed_response,    ///< A reply that does not parse or breaks the protocol.
+    too_large,             ///< A block-wise body above max_body_size, or a request too big to send.
+    inconsistent_blocks,   ///< Block2 blocks out of order or with a changed ETag (RFC 7959 §2.4).
+    busy,                  ///< More requests submitted than in flight plus queued allows.
+    network,               ///< The socket failed (e.g. ICMP port unreachable).
+    invalid_request,       ///< Bad path, option or argument.
+    cancelled,             ///< The request or observation was cancelled.
 };
 
-/// A short English description, e.g. "no response after 4 retransmissions".
+/// A short English description, e.g. "no acknowledgement before the retransmissions ran out".
 std::string_view describe(ClientError error) noexcept;
 
 /// A response received by the client. Owns its bytes; for block-wise responses, `payload()` is
@@ -120,6 +125,15 @@ struct RequestSpec {
 class Client;
 
 /// One notification of an observation (RFC 7641), or how the observation ended.
+///
+/// A notification that the server sent as the first block of a larger representation (RFC 7959
+/// §2.6) is completed with GETs for the further blocks (a token of their own, ETag checked)
+/// and delivered once, whole: the first block's code and options (Observe, ETag, ...) without
+/// Block2, and the whole body as its payload. Such a notification is skipped, and the
+/// observation goes on, when a newer one arrives first, the ETag changes (the newer state will
+/// be notified) or a follow-up GET gets an error answer. A follow-up GET that fails (no answer,
+/// RST, blocks out of order) ends the observation with that error, as does a body above
+/// max_body_size (`too_large`).
 struct Notification {
     ClientResult result;
     /// True for the last one: the server ended the observation (a non-2.xx, or a response
@@ -144,7 +158,9 @@ class Observation {
     std::optional<Notification> next(Duration timeout);
     /// The same without allocation: the notification's datagram is copied into `buffer` and the
     /// returned view points into it (valid until `buffer` is reused). nullopt on timeout; an
-    /// error when the observation has ended or the datagram does not fit `buffer`.
+    /// error when the observation has ended or the datagram does not fit `buffer` (`too_large`;
+    /// the notification is consumed). A block-wise notification's datagram holds the whole
+    /// representation: size `buffer` for the largest one expected.
     std::optional<Expected<MessageView, ClientError>> next_into(MutableBytes buffer,
                                                                 Duration timeout);
     /// True until the last notification has been returned.
@@ -194,6 +210,9 @@ class Client {
 
     /// Pipelining: submit returns at once; poll drives the I/O and timers for up to `timeout`
     /// and returns the next finished request, or nullopt if none finished in time.
+    /// Finished requests wait for poll: submit fails with `busy` once requests in flight, queued
+    /// and finished-but-not-polled reach 2 * max_in_flight (so poll to make room). Blocking calls
+    /// are submits too and get `busy` the same way.
     Expected<RequestHandle, ClientError> submit(const RequestSpec& request);
     std::optional<Completion> poll(Duration timeout);
     /// Requests submitted and not yet returned by poll (or a blocking call).

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "coap/export.hpp"
+
 namespace coap {
 
 /// The 2-bit message type (RFC 7252 §3, §4).
@@ -15,7 +17,7 @@ enum class MessageType : std::uint8_t {
 };
 
 /// Short upper-case name: "CON", "NON", "ACK" or "RST".
-std::string_view type_name(MessageType type) noexcept;
+COAP_API std::string_view type_name(MessageType type) noexcept;
 
 /// The 8-bit code, class (3 bits) and detail (5 bits), written "c.dd" (RFC 7252 §3).
 /// Any byte value is a valid `Code`; the named ones are those registered by the RFCs.
@@ -76,9 +78,11 @@ enum class Code : std::uint8_t {
 constexpr Code make_code(unsigned code_class, unsigned detail) noexcept {
     return static_cast<Code>(((code_class & 0x7u) << 5) | (detail & 0x1fu));
 }
+/// The class of a code, the `c` of "c.dd" (0-7).
 constexpr unsigned code_class(Code code) noexcept {
     return static_cast<std::uint8_t>(code) >> 5;
 }
+/// The detail of a code, the `dd` of "c.dd" (0-31).
 constexpr unsigned code_detail(Code code) noexcept {
     return static_cast<std::uint8_t>(code) & 0x1fu;
 }
@@ -92,9 +96,11 @@ constexpr bool is_response(Code code) noexcept {
     unsigned c = code_class(code);
     return c == 2 || c == 4 || c == 5;
 }
+/// A 2.xx Success response code (RFC 7252 §5.9.1).
 constexpr bool is_success(Code code) noexcept {
     return code_class(code) == 2;
 }
+/// A 4.xx Client Error or 5.xx Server Error response code (RFC 7252 §5.9.2, §5.9.3).
 constexpr bool is_error(Code code) noexcept {
     return code_class(code) == 4 || code_class(code) == 5;
 }
@@ -105,13 +111,15 @@ constexpr bool is_reserved_class(Code code) noexcept {
 }
 
 /// The registered name ("Content", "GET", "Too Many Requests"), or "" for an unregistered code.
-std::string_view code_name(Code code) noexcept;
+COAP_API std::string_view code_name(Code code) noexcept;
 
 /// The dotted form "c.dd" of a code, held inline so it needs no allocation.
 struct CodeText {
-    char text[4];
+    char text[4];  ///< Exactly four characters, not NUL-terminated.
+    /// The four characters as a view into this object.
     constexpr std::string_view view() const noexcept { return {text, 4}; }
 };
+/// The dotted form of `code`: `code_text(Code::content).view() == "2.05"`.
 constexpr CodeText code_text(Code code) noexcept {
     unsigned detail = code_detail(code);
     return CodeText{{static_cast<char>('0' + code_class(code)), '.',

@@ -6,6 +6,8 @@
 #include <span>
 #include <string_view>
 
+#include "coap/export.hpp"
+
 namespace coap {
 
 /// A Content-Format number. Any 16-bit value is valid; the named ones are common registrations.
@@ -47,22 +49,23 @@ enum class ContentFormat : std::uint16_t {
     lwm2m_json = 11543,
 };
 
+/// The Content-Format number as an integer.
 constexpr std::uint16_t to_int(ContentFormat format) noexcept {
     return static_cast<std::uint16_t>(format);
 }
 
 /// One registry row.
 struct ContentFormatDef {
-    ContentFormat id;
+    ContentFormat id;             ///< The registered number.
     std::string_view media_type;  ///< e.g. "application/json", with parameters if registered so.
     std::string_view short_name;  ///< e.g. "json": the name the command-line tools accept.
 };
 
 /// Every known format, ascending by number.
-std::span<const ContentFormatDef> content_format_registry() noexcept;
+COAP_API std::span<const ContentFormatDef> content_format_registry() noexcept;
 /// The row for a number, or nullptr.
-const ContentFormatDef* find_content_format(ContentFormat id) noexcept;
+COAP_API const ContentFormatDef* find_content_format(ContentFormat id) noexcept;
 /// Looks up by media type ("application/json"), short name ("json") or decimal number ("50").
-std::optional<ContentFormat> parse_content_format(std::string_view text) noexcept;
+COAP_API std::optional<ContentFormat> parse_content_format(std::string_view text) noexcept;
 
 }  // namespace coap

@@ -10,12 +10,17 @@ namespace coap {
 /// peer stopped acknowledging, is simply refused by `respond`.
 class DeferredResponse {
   public:
+    /// A handle that names no request; `Server::respond` refuses it.
     DeferredResponse() noexcept = default;
+    /// Made by the server; applications get handles from `Request::defer()`.
     DeferredResponse(std::uint32_t worker, std::uint32_t slot, std::uint32_t generation) noexcept
         : worker_(worker), slot_(slot), generation_(generation) {}
 
+    /// The worker thread that owns the request.
     std::uint32_t worker() const noexcept { return worker_; }
+    /// The deferral slot in that worker.
     std::uint32_t slot() const noexcept { return slot_; }
+    /// Tells a reused slot's new request from the old one.
     std::uint32_t generation() const noexcept { return generation_; }
 
   private:

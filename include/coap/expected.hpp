@@ -11,7 +11,7 @@ namespace coap {
 /// Wraps an error value so that `Expected` can be built from it unambiguously.
 template <class E>
 struct Unexpected {
-    E error;
+    E error;  ///< The error to hold.
 };
 
 /// Makes an `Unexpected<E>`: `return coap::unexpected(ParseError::too_short);`
@@ -26,21 +26,29 @@ constexpr Unexpected<E> unexpected(E error) noexcept {
 template <class T, class E>
 class [[nodiscard]] Expected {
   public:
+    /// Holds a value.
     constexpr Expected(T value) noexcept(std::is_nothrow_move_constructible_v<T>)
         : storage_(std::in_place_index<0>, std::move(value)) {}
+    /// Holds an error.
     constexpr Expected(Unexpected<E> failure) noexcept
         : storage_(std::in_place_index<1>, failure.error) {}
 
     /// True when a value is held.
     constexpr bool has_value() const noexcept { return storage_.index() == 0; }
+    /// Same as has_value().
     constexpr explicit operator bool() const noexcept { return has_value(); }
 
     /// The value; precondition: has_value().
     constexpr T& value() & noexcept { return *std::get_if<0>(&storage_); }
+    /// The value; precondition: has_value().
     constexpr const T& value() const& noexcept { return *std::get_if<0>(&storage_); }
+    /// Members of the value; precondition: has_value().
     constexpr T* operator->() noexcept { return std::get_if<0>(&storage_); }
+    /// Members of the value; precondition: has_value().
     constexpr const T* operator->() const noexcept { return std::get_if<0>(&storage_); }
+    /// The value; precondition: has_value().
     constexpr T& operator*() & noexcept { return value(); }
+    /// The value; precondition: has_value().
     constexpr const T& operator*() const& noexcept { return value(); }
 
     /// The error; precondition: !has_value().

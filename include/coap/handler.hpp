@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "coap/export.hpp"
 #include "coap/request.hpp"
 #include "coap/response.hpp"
 
@@ -31,9 +32,13 @@ concept HandlerCallable = std::invocable<F&, Request&> &&
 ///     coap::Handler member = coap::Handler::member<&Sensors::handle>(sensors);
 class Handler {
   public:
+    /// Callables up to this size (and nothrow-movable) are stored without a heap allocation.
     static constexpr std::size_t inline_size = 48;
 
+    /// An empty handler; `operator bool` is false.
     Handler() noexcept = default;
+
+    /// Stores any callable `HandlerResult(Request&)` (see the class comment).
 
     template <class F>
     requires(!std::same_as<std::remove_cvref_t<F>, Handler> && HandlerCallable<std::decay_t<F>>)
@@ -75,7 +80,9 @@ class Handler {
             [&object](Request& request) -> HandlerResult { return (object.*Method)(request); });
     }
 
+    /// Takes the callable of `other`, which becomes empty.
     Handler(Handler&& other) noexcept { take(other); }
+    /// Destroys the held callable and takes the one of `other`, which becomes empty.
     Handler& operator=(Handler&& other) noexcept {
         if (this != &other) {
             reset();
@@ -87,7 +94,9 @@ class Handler {
     Handler& operator=(const Handler&) = delete;
     ~Handler() { reset(); }
 
+    /// True when a callable is held.
     explicit operator bool() const noexcept { return invoke_ != nullptr; }
+    /// Calls the held callable; precondition: one is held.
     HandlerResult operator()(Request& request) const { return invoke_(target_, request); }
 
   private:
@@ -124,7 +133,7 @@ class Handler {
 
 /// Reports a handler failure (an exception or an error result) to the log; defined with the
 /// logging code so that this header needs no logging include.
-void report_handler_failure(const Request& request, const char* what) noexcept;
+COAP_API void report_handler_failure(const Request& request, const char* what) noexcept;
 
 /// Wraps a handler that may throw, or that returns an `Expected<HandlerResult, E>`-like type, so
 /// that a failure becomes 5.00 Internal Server Error and a log line instead of a crash.

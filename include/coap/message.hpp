@@ -15,6 +15,7 @@
 #include "coap/bytes.hpp"
 #include "coap/codes.hpp"
 #include "coap/expected.hpp"
+#include "coap/export.hpp"
 #include "coap/option.hpp"
 
 namespace coap {
@@ -44,49 +45,54 @@ enum class ParseError : std::uint8_t {
 };
 
 /// A short English description of a parse error, for logs.
-std::string_view describe(ParseError error) noexcept;
+COAP_API std::string_view describe(ParseError error) noexcept;
 
 /// The fixed 4-byte header.
 struct Header {
-    std::uint8_t version;
-    MessageType type;
+    std::uint8_t version;              ///< The Ver field; 1 for RFC 7252.
+    MessageType type;                  ///< The T field.
     std::uint8_t token_length_nibble;  ///< The raw TKL field.
-    Code code;
-    std::uint16_t message_id;
+    Code code;                         ///< The request method or response code.
+    std::uint16_t message_id;          ///< The Message ID, for deduplication and matching ACKs.
 };
 
 /// Reads the 4-byte header without validating anything else, so that a message layer can
 /// answer a malformed CON with an RST carrying its Message ID. nullopt if shorter than 4 bytes.
-std::optional<Header> peek_header(Bytes datagram) noexcept;
+COAP_API std::optional<Header> peek_header(Bytes datagram) noexcept;
 
 class MessageView;
 
 /// Parses and validates a datagram (RFC 7252 §3). On success every option has been checked to be
 /// well-formed, so iterating the view cannot fail. `token_limit` above 8 enables RFC 8974
 /// extended token lengths (TKL 13 and 14) up to that many bytes; longer tokens are an error.
-Expected<MessageView, ParseError> parse(Bytes datagram,
-                                        std::size_t token_limit = max_token_length) noexcept;
+COAP_API Expected<MessageView, ParseError> parse(
+    Bytes datagram, std::size_t token_limit = max_token_length) noexcept;
 
 /// Forward iterator over the options of a parsed message. Yields options in wire order, which
 /// is ascending by number. Reads straight from the datagram; cheap to copy.
-class OptionIterator {
+class COAP_API OptionIterator {
   public:
-    using iterator_category = std::forward_iterator_tag;
-    using value_type = Option;
-    using difference_type = std::ptrdiff_t;
-    using pointer = const Option*;
-    using reference = const Option&;
+    using iterator_category = std::forward_iterator_tag;  ///< Iterator trait.
+    using value_type = Option;                            ///< Iterator trait.
+    using difference_type = std::ptrdiff_t;               ///< Iterator trait.
+    using pointer = const Option*;                        ///< Iterator trait.
+    using reference = const Option&;                      ///< Iterator trait.
 
     OptionIterator() noexcept = default;
 
+    /// The current option; its value views the datagram.
     const Option& operator*() const noexcept { return current_; }
+    /// The current option's members.
     const Option* operator->() const noexcept { return &current_; }
+    /// Moves to the next option (with the selected number, if one was chosen).
     OptionIterator& operator++() noexcept;
+    /// Moves to the next option and returns the position before.
     OptionIterator operator++(int) noexcept {
         OptionIterator copy = *this;
         ++*this;
         return copy;
     }
+    /// Equal at the same position, or both at the end.
     friend bool operator==(const OptionIterator& a, const OptionIterator& b) noexcept {
         return a.at_end_ == b.at_end_ && (a.at_end_ || a.next_ == b.next_);
     }
@@ -108,8 +114,11 @@ class OptionIterator {
 /// The options of a message, all of them or only those with one number.
 class OptionRange {
   public:
+    /// The first option of the range.
     OptionIterator begin() const noexcept { return OptionIterator(begin_, end_, only_); }
+    /// Past the last option.
     OptionIterator end() const noexcept { return OptionIterator(); }
+    /// True when the range has no option.
     bool empty() const noexcept { return begin() == end(); }
 
   private:
@@ -124,13 +133,19 @@ class OptionRange {
 
 /// A validated message whose parts are views into the datagram it was parsed from.
 /// The datagram must outlive the view.
-class MessageView {
+class COAP_API MessageView {
   public:
+    /// CON, NON, ACK or RST.
     MessageType type() const noexcept { return type_; }
+    /// The request method, response code, or 0.00 for an empty message.
     Code code() const noexcept { return code_; }
+    /// The Message ID.
     std::uint16_t message_id() const noexcept { return message_id_; }
+    /// The token (0-8 bytes, more with RFC 8974), viewing the datagram.
     Bytes token() const noexcept { return {data_ + token_offset_, token_length_}; }
+    /// The payload after the marker, empty when there is none.
     Bytes payload() const noexcept { return {data_ + payload_offset_, size_ - payload_offset_}; }
+    /// The whole datagram the view was parsed from.
     Bytes datagram() const noexcept { return {data_, size_}; }
 
     /// All options in ascending number order.
@@ -145,11 +160,16 @@ class MessageView {
     std::optional<Option> find(OptionNumber number) const noexcept;
     /// The first option with `number` read as a uint; nullopt if absent or longer than 4 bytes.
     std::optional<std::uint32_t> find_uint(OptionNumber number) const noexcept;
+    /// True when an option with `number` is present.
     bool has(OptionNumber number) const noexcept { return find(number).has_value(); }
+    /// How many options with `number` are present.
     std::size_t count(OptionNumber number) const noexcept;
 
+    /// Code 0.00: an empty ACK, RST or ping (RFC 7252 §4.1).
     bool is_empty_message() const noexcept { return code_ == Code::empty; }
+    /// The code is a method.
     bool is_request() const noexcept { return coap::is_request(code_); }
+    /// The code is a 2.xx, 4.xx or 5.xx response code.
     bool is_response() const noexcept { return coap::is_response(code_); }
 
   private:
@@ -176,36 +196,42 @@ enum class EncodeError : std::uint8_t {
     out_of_sequence,        ///< MessageWriter: header missing, or written after the payload.
 };
 
-std::string_view describe(EncodeError error) noexcept;
+/// A short English description of an encode error, for logs.
+COAP_API std::string_view describe(EncodeError error) noexcept;
 
 /// A message to encode. All views are borrowed; options may be in any order (they are written
 /// sorted by number, keeping the given order among equal numbers).
 struct Message {
-    MessageType type = MessageType::con;
-    Code code = Code::empty;
-    std::uint16_t message_id = 0;
-    Bytes token{};
-    std::span<const Option> options{};
-    Bytes payload{};
+    MessageType type = MessageType::con;  ///< CON, NON, ACK or RST.
+    Code code = Code::empty;              ///< Method, response code, or 0.00.
+    std::uint16_t message_id = 0;         ///< The Message ID.
+    Bytes token{};                        ///< 0-8 bytes.
+    std::span<const Option> options{};    ///< In any order; written sorted by number.
+    Bytes payload{};                      ///< Written after a 0xFF marker when not empty.
 };
 
 /// Encodes `message` into `out` and returns the number of bytes written. Values of uint-format
 /// options are written in their shortest form (leading zero bytes dropped, RFC 7252 §3.2).
-Expected<std::size_t, EncodeError> encode(const Message& message, MutableBytes out) noexcept;
+COAP_API Expected<std::size_t, EncodeError> encode(const Message& message,
+                                                   MutableBytes out) noexcept;
 
 /// The exact number of bytes `encode` would write.
-std::size_t encoded_size(const Message& message) noexcept;
+COAP_API std::size_t encoded_size(const Message& message) noexcept;
 
 /// Writes a message piece by piece into a caller's buffer: header, then options in
 /// non-decreasing number order, then an optional payload. The first error is sticky and is
 /// returned by `finish`, so calls can be chained without checking each one.
-class MessageWriter {
+class COAP_API MessageWriter {
   public:
+    /// A writer that fills `out` from its start.
     explicit MessageWriter(MutableBytes out) noexcept : out_(out) {}
 
+    /// Writes the 4-byte header and the token; must come first, once.
     MessageWriter& header(MessageType type, Code code, std::uint16_t message_id,
                           Bytes token = {}) noexcept;
+    /// Writes one option; numbers must not decrease from one call to the next.
     MessageWriter& option(OptionNumber number, Bytes value) noexcept;
+    /// Writes one option with a text value.
     MessageWriter& option(OptionNumber number, std::string_view value) noexcept {
         return option(number, as_bytes(value));
     }
@@ -216,6 +242,7 @@ class MessageWriter {
     }
     /// Writes the payload marker and payload; does nothing for an empty payload.
     MessageWriter& payload(Bytes payload) noexcept;
+    /// Writes a text payload; does nothing for an empty one.
     MessageWriter& payload(std::string_view text) noexcept { return payload(as_bytes(text)); }
 
     /// Bytes written so far, or the first error.

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "coap/bytes.hpp"
+#include "coap/export.hpp"
 
 namespace coap {
 
@@ -42,17 +43,21 @@ enum class OptionNumber : std::uint16_t {
     request_tag = 292,  ///< RFC 9175
 };
 
+/// The option number as an integer.
 constexpr std::uint16_t to_int(OptionNumber number) noexcept {
     return static_cast<std::uint16_t>(number);
 }
 
 // RFC 7252 §5.4.6: the properties are encoded in the option number itself.
+/// A critical option (odd number) must be understood or the message rejected (RFC 7252 §5.4.1).
 constexpr bool is_critical(OptionNumber number) noexcept {
     return (to_int(number) & 0x01) != 0;
 }
+/// An unsafe option must be understood by a proxy that forwards it (RFC 7252 §5.4.2).
 constexpr bool is_unsafe(OptionNumber number) noexcept {
     return (to_int(number) & 0x02) != 0;
 }
+/// A NoCacheKey option is not part of the cache key (RFC 7252 §5.4.6).
 constexpr bool is_no_cache_key(OptionNumber number) noexcept {
     return (to_int(number) & 0x1e) == 0x1c;
 }
@@ -62,12 +67,12 @@ enum class OptionFormat : std::uint8_t { empty, opaque, uint, string };
 
 /// One row of the option registry.
 struct OptionDef {
-    OptionNumber number;
-    std::string_view name;  ///< As registered, e.g. "Uri-Path".
-    OptionFormat format;
-    std::uint16_t min_length;
-    std::uint16_t max_length;
-    bool repeatable;
+    OptionNumber number;       ///< The registered number.
+    std::string_view name;     ///< As registered, e.g. "Uri-Path".
+    OptionFormat format;       ///< How the value is encoded.
+    std::uint16_t min_length;  ///< Shortest valid value in bytes (RFC 7252 §5.4.3).
+    std::uint16_t max_length;  ///< Longest valid value in bytes.
+    bool repeatable;           ///< May appear more than once (RFC 7252 §5.4.5).
     /// False for options this library registers but does not act on (OSCORE, Q-Block1/2).
     /// A critical option that is not processed must be rejected, so these count as
     /// unrecognized in `first_unrecognized_critical`.
@@ -75,15 +80,16 @@ struct OptionDef {
 };
 
 /// The registry row for `number`, or nullptr when the number is not registered.
-const OptionDef* find_option_def(OptionNumber number) noexcept;
+COAP_API const OptionDef* find_option_def(OptionNumber number) noexcept;
 /// Every registered option, in ascending number order.
-std::span<const OptionDef> option_registry() noexcept;
+COAP_API std::span<const OptionDef> option_registry() noexcept;
 
 /// One option: its number and a view of its value inside a datagram or caller storage.
-struct Option {
-    OptionNumber number;
-    Bytes value;
+struct COAP_API Option {
+    OptionNumber number;  ///< Which option.
+    Bytes value;          ///< The value bytes, borrowed.
 
+    /// The value viewed as characters (no copy, no validation).
     std::string_view as_string() const noexcept { return coap::as_string(value); }
     /// The value read as a uint (RFC 7252 §3.2), or nullopt if it is longer than 4 bytes.
     std::optional<std::uint32_t> as_uint() const noexcept;
@@ -92,9 +98,10 @@ struct Option {
 /// A uint option value in its shortest encoding (RFC 7252 §3.2), held inline.
 /// `bytes()` views this object: keep it alive as long as an `Option` points at it.
 struct UintValue {
-    std::array<std::uint8_t, 4> storage{};
-    std::uint8_t length = 0;
+    std::array<std::uint8_t, 4> storage{};  ///< The encoded bytes, big-endian, first `length` used.
+    std::uint8_t length = 0;                ///< 0-4 bytes; 0 encodes the value 0.
 
+    /// Encodes `value` in the fewest bytes.
     constexpr explicit UintValue(std::uint32_t value) noexcept {
         std::uint8_t n = 0;
         for (std::uint32_t v = value; v != 0; v >>= 8)
@@ -103,11 +110,12 @@ struct UintValue {
         for (std::uint8_t i = 0; i < n; ++i)
             storage[i] = static_cast<std::uint8_t>(value >> (8 * (n - 1 - i)));
     }
+    /// The encoded value, viewing this object.
     constexpr Bytes bytes() const noexcept { return {storage.data(), length}; }
 };
 
 /// Decodes a uint option value; nullopt when it is longer than 4 bytes.
-std::optional<std::uint32_t> decode_uint(Bytes value) noexcept;
+COAP_API std::optional<std::uint32_t> decode_uint(Bytes value) noexcept;
 
 /// The value of a Block1 or Block2 option (RFC 7959 §2.2).
 struct BlockValue {
@@ -115,10 +123,13 @@ struct BlockValue {
     bool more = false;      ///< M bit.
     std::uint8_t szx = 6;   ///< Size exponent: the block is 2^(szx+4) bytes, szx 0-6.
 
+    /// The block size in bytes, 16 to 1024.
     constexpr std::uint32_t size() const noexcept { return 16u << szx; }
+    /// The byte offset of this block in the whole body.
     constexpr std::uint64_t offset() const noexcept {
         return static_cast<std::uint64_t>(num) * size();
     }
+    /// Equal when number, M bit and size are equal.
     friend constexpr bool operator==(const BlockValue&, const BlockValue&) = default;
 };
 
@@ -126,12 +137,12 @@ struct BlockValue {
 inline constexpr std::uint32_t max_block_num = (1u << 20) - 1;
 
 /// Decodes a Block option; nullopt when longer than 3 bytes or SZX is the reserved 7.
-std::optional<BlockValue> decode_block(Bytes value) noexcept;
+COAP_API std::optional<BlockValue> decode_block(Bytes value) noexcept;
 /// Encodes a Block option in its shortest form. Precondition: num <= max_block_num, szx <= 6.
-UintValue encode_block(BlockValue block) noexcept;
+COAP_API UintValue encode_block(BlockValue block) noexcept;
 
 /// Block size exponent for a size in bytes, rounded down to a power of two within 16-1024.
-std::uint8_t szx_for_size(std::size_t size) noexcept;
+COAP_API std::uint8_t szx_for_size(std::size_t size) noexcept;
 
 class MessageView;
 
@@ -139,7 +150,7 @@ class MessageView;
 /// not registered (and not in `also_recognized`), or registered but not processed, or whose
 /// length is out of bounds (§5.4.3), or a repeated non-repeatable option (§5.4.5).
 /// Elective options in those situations are skipped silently, as the RFC says.
-std::optional<OptionNumber> first_unrecognized_critical(
+COAP_API std::optional<OptionNumber> first_unrecognized_critical(
     const MessageView& message, std::span<const std::uint16_t> also_recognized = {}) noexcept;
 
 }  // namespace coap

@@ -11,6 +11,7 @@
 #include "coap/deferred.hpp"
 #include "coap/endpoint.hpp"
 #include "coap/message.hpp"
+#include "coap/observe.hpp"
 
 namespace coap {
 
@@ -21,6 +22,8 @@ namespace detail {
 class RequestServices {
   public:
     virtual std::optional<DeferredResponse> defer(const Request& request) noexcept = 0;
+    virtual bool observe(const Request& request, ResourceId resource) noexcept = 0;
+    virtual bool echo_verified(const Request& request) noexcept = 0;
 
   protected:
     ~RequestServices() = default;
@@ -46,7 +49,9 @@ class Request {
 
     /// The method code: Code::get, Code::post, ...
     Code method() const noexcept { return message_->code(); }
-    Bytes payload() const noexcept { return message_->payload(); }
+    /// The request body. For a block-wise upload (RFC 7959 Block1) the server has reassembled,
+    /// this is the whole body, while message() is the datagram of the last block.
+    Bytes payload() const noexcept { return body_ ? *body_ : message_->payload(); }
     /// Uri-Path segments, in order.
     OptionRange path() const noexcept { return message_->options(OptionNumber::uri_path); }
     /// Uri-Query arguments, in order.
@@ -81,10 +86,30 @@ class Request {
         deferral_requested_ = true;
         return services_ ? services_->defer(*this) : std::nullopt;
     }
+    /// Makes this request's resource observable (RFC 7641): call it from the handler of every
+    /// GET (or FETCH) of `resource`. A request with Observe=0 then registers the client, if the
+    /// response is 2.xx and an observer slot is free: the response gets an Observe option and
+    /// every later Server::notify(resource, ...) reaches the client. Returns true for such a
+    /// registration. A request with Observe=1 ends the client's observation (the server does
+    /// that whether or not the handler calls this). Registrations of a deferred request are
+    /// not kept.
+    bool observe(ResourceId resource) noexcept {
+        return services_ != nullptr && services_->observe(*this, resource);
+    }
+    /// True when the request carries an Echo option (RFC 9175 §2) that this server made for this
+    /// client within ServerConfig::echo_freshness: the request is fresh and the client proved
+    /// it receives at its address. A handler that needs that answers
+    /// `Response::echo_challenge()` otherwise, and the client repeats the request with the
+    /// Echo value.
+    bool echo_verified() const noexcept {
+        return services_ != nullptr && services_->echo_verified(*this);
+    }
     /// True once defer() was called for this request, whether or not a slot was free.
     bool deferral_requested() const noexcept { return deferral_requested_; }
     /// Used by the server core to offer its services to handlers.
     void set_services(detail::RequestServices* services) noexcept { services_ = services; }
+    /// Used by the server core: the reassembled body of a block-wise upload, given by payload().
+    void set_payload(Bytes body) noexcept { body_ = body; }
 
     /// The whole parsed message, for anything the accessors above do not cover.
     const MessageView& message() const noexcept { return *message_; }
@@ -95,6 +120,7 @@ class Request {
 
   private:
     const MessageView* message_;
+    std::optional<Bytes> body_{};
     const Endpoint* peer_;
     Arena* arena_;
     bool secure_;

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "coap/codes.hpp"
+#include "coap/export.hpp"
 #include "coap/handler.hpp"
 
 namespace coap {
@@ -79,7 +80,7 @@ struct LinkAttributes {
 /// /.well-known/core, unless a route for exactly that pattern was added, is answered by the
 /// router itself: GET gives the link-format document (Content-Format 40), filtered by the
 /// query as RFC 6690 §4.1 describes; any other method gives 4.05. See `link_format`.
-class Router {
+class COAP_API Router {
   public:
     /// The longest pattern, in segments (a request with more segments can still match a
     /// wildcard pattern).
@@ -89,7 +90,9 @@ class Router {
 
     Router();
     ~Router();
+    /// Takes the routes of another router, which becomes empty.
     Router(Router&&) noexcept;
+    /// Replaces the routes with those of another router, which becomes empty.
     Router& operator=(Router&&) noexcept;
     Router(const Router&) = delete;
     Router& operator=(const Router&) = delete;
@@ -105,24 +108,31 @@ class Router {
     /// link-format.
     Router& add(Code method, std::string_view pattern, Handler handler, LinkAttributes link = {});
 
+    /// `add` for GET.
     Router& get(std::string_view pattern, Handler handler, LinkAttributes link = {}) {
         return add(Code::get, pattern, std::move(handler), std::move(link));
     }
+    /// `add` for POST.
     Router& post(std::string_view pattern, Handler handler, LinkAttributes link = {}) {
         return add(Code::post, pattern, std::move(handler), std::move(link));
     }
+    /// `add` for PUT.
     Router& put(std::string_view pattern, Handler handler, LinkAttributes link = {}) {
         return add(Code::put, pattern, std::move(handler), std::move(link));
     }
+    /// `add` for DELETE.
     Router& del(std::string_view pattern, Handler handler, LinkAttributes link = {}) {
         return add(Code::del, pattern, std::move(handler), std::move(link));
     }
+    /// `add` for FETCH.
     Router& fetch(std::string_view pattern, Handler handler, LinkAttributes link = {}) {
         return add(Code::fetch, pattern, std::move(handler), std::move(link));
     }
+    /// `add` for PATCH.
     Router& patch(std::string_view pattern, Handler handler, LinkAttributes link = {}) {
         return add(Code::patch, pattern, std::move(handler), std::move(link));
     }
+    /// `add` for iPATCH.
     Router& ipatch(std::string_view pattern, Handler handler, LinkAttributes link = {}) {
         return add(Code::ipatch, pattern, std::move(handler), std::move(link));
     }

@@ -4,8 +4,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "coap/handler.hpp"
+#include "coap/observe.hpp"
 #include "coap/server_config.hpp"
 #include "coap/time.hpp"
 
@@ -28,6 +30,15 @@ struct ServerStats {
     std::uint64_t send_dropped = 0;      ///< Replies dropped for want of a free send slot.
     std::uint64_t send_errors = 0;       ///< Sends the kernel refused.
     std::uint64_t cached_exchanges = 0;  ///< Exchanges held for deduplication right now.
+    std::uint64_t block2_served = 0;     ///< Responses sent as one block of a larger body.
+    std::uint64_t block1_continues = 0;  ///< 2.31 Continue for upload blocks.
+    std::uint64_t block_errors = 0;      ///< 4.08, 4.13 and 5.03 answers to block-wise requests.
+    std::uint64_t observers = 0;         ///< Registered observers right now.
+    std::uint64_t notifications = 0;     ///< Notifications sent (first transmissions).
+    std::uint64_t notification_retransmissions = 0;  ///< CON notifications sent again.
+    std::uint64_t observers_removed = 0;             ///< Observers gone by RST, timeout or error.
+    std::uint64_t observe_refused = 0;  ///< Registrations refused: no observer slot free.
+    std::uint64_t echo_challenges = 0;  ///< 4.01 with an Echo value (RFC 9175 §2).
 };
 
 /// A CoAP server over UDP (RFC 7252). Construct it, then either call run() (blocking, one
@@ -64,6 +75,19 @@ class Server {
     /// request or as a NON for a NON request. False when the handle is unknown, was already
     /// used, or was given up (see ServerConfig::deferred_answer_timeout).
     bool respond(DeferredResponse handle, const Response& response) noexcept;
+
+    /// The next unused observable resource id; nullopt when all max_observe_resources are
+    /// taken. Alternatively use `ResourceId{n}` directly (one style per server).
+    std::optional<ResourceId> allocate_resource() noexcept;
+    /// Publishes a new representation of `resource` (RFC 7641 §4.2): every observer on every
+    /// worker thread gets it as a notification with its own token and a fresh Observe value,
+    /// the first block only when the payload is larger than max_block_size (RFC 7959 §2.6). A
+    /// non-2.xx response ends all observations of the resource (RFC 7641 §3.2). Observers that
+    /// are still being sent an older version get the newest instead. Safe from any thread; the
+    /// response is copied before this returns. False for an unknown resource or a response
+    /// larger than ServerConfig::max_notification_bytes.
+    bool notify(ResourceId resource, const Response& response,
+                NotificationType type = NotificationType::automatic) noexcept;
 
     /// The bound UDP port (useful with port 0); 0 before listen().
     std::uint16_t local_port() const noexcept;

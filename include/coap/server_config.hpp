@@ -41,20 +41,52 @@ struct ServerConfig {
     Duration ack_timeout = std::chrono::seconds(2);
     double ack_random_factor = 1.5;
     std::uint32_t max_retransmit = 4;
-    /// Block-wise transfers in progress at once, per thread (RFC 7959).
+    /// Block-wise transfers in progress at once, per thread (RFC 7959): uploads being
+    /// reassembled and response bodies kept for their follow-up requests. Each holds
+    /// `max_block_payload` bytes, reserved at start-up. When all are busy a new upload gets 5.03
+    /// with Max-Age `block_busy_max_age`, and a large response is served without stored state
+    /// (a GET or FETCH handler then runs again for every block).
     std::uint32_t max_block_transfers = 32;
-    /// Largest body assembled or served block-wise, in bytes.
+    /// Largest body reassembled from a Block1 upload (larger ones get 4.13 with Size1) or kept
+    /// for a Block2 response, in bytes.
     std::uint32_t max_block_payload = 64 * 1024;
-    /// Observers in total and observable resources (RFC 7641).
-    std::uint32_t max_observers = 256;
+    /// Largest block the server sends or asks for: a power of two from 16 to 1024 bytes. A
+    /// response with a larger payload is sent block-wise with Block2, Size2 and an ETag; clients
+    /// may ask for smaller blocks.
+    std::uint32_t max_block_size = 1024;
+    /// A block-wise transfer with no activity for this long is forgotten (a later block then
+    /// gets 4.08 Request Entity Incomplete). The default is MAX_TRANSMIT_WAIT (RFC 7252 §4.8.2):
+    /// a client may spend that long getting one block through.
+    Duration block_transfer_timeout = std::chrono::seconds(93);
+    /// Max-Age, in seconds, of the 5.03 sent when no transfer slot is free for an upload.
+    std::uint32_t block_busy_max_age = 2;
+    /// Observers per thread (RFC 7641), about 84 bytes each, reserved at start-up; any one
+    /// resource may have them all. A registration beyond this is answered without Observe.
+    std::uint32_t max_observers = 4096;
+    /// Observable resources: ResourceId 0 to max_observe_resources - 1.
     std::uint32_t max_observe_resources = 64;
-    /// Every Nth notification to an observer is CON; 0 sends NON only.
+    /// Largest notification (code, options and payload, encoded) that Server::notify accepts.
+    /// Payloads above max_block_size go out as their first block (RFC 7959 §2.6). Each resource
+    /// holds one in a shared slot and three per thread.
+    std::uint32_t max_notification_bytes = 4096;
+    /// Every Nth notification to an observer is CON (RFC 7641 §4.5), so that observers that
+    /// went away are noticed and removed; 0 sends NON only, 1 CON only.
     std::uint32_t observe_con_interval = 20;
+    /// How long an Echo value (RFC 9175 §2) the server handed out stays valid.
+    Duration echo_freshness = std::chrono::seconds(10);
+    /// Unsafe requests (POST, PUT, DELETE, PATCH, iPATCH) without a fresh Echo get 4.01 with an
+    /// Echo value before their handler runs (RFC 9175 §2.4 item 1). Off by default.
+    bool echo_required_for_unsafe = false;
+    /// Amplification mitigation (RFC 9175 §2.4 item 3): to a client that has not shown an Echo
+    /// value, a response to a GET or FETCH larger than three times the request is replaced by a
+    /// 4.01 with an Echo value. Off by default, so clients without Echo support keep working.
+    bool echo_amplification_limit = false;
     /// Static link-format for GET /.well-known/core; empty lets the handler (or router) answer.
     std::string well_known_core;
     /// Extra critical option numbers the application understands (RFC 7252 §5.4.1).
-    /// Listing 27 (Block1) hands multi-block uploads to the handler, which then answers 2.31 and
-    /// reassembles itself; otherwise they are refused with 4.02 (no built-in reassembly yet).
+    /// Listing 27 (Block1) hands uploads to the handler block by block, which then answers 2.31
+    /// and reassembles itself; otherwise the server reassembles them and the handler sees the
+    /// whole body once. Listing 23 (Block2) leaves slicing responses to the handler.
     std::vector<std::uint16_t> recognized_options;
     /// Worker threads, each with its own socket (SO_REUSEPORT), ring and state.
     std::uint32_t thread_count = 1;

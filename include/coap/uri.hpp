@@ -14,6 +14,7 @@
 
 #include "coap/bytes.hpp"
 #include "coap/expected.hpp"
+#include "coap/export.hpp"
 #include "coap/option.hpp"
 
 namespace coap {
@@ -52,7 +53,7 @@ enum class UriError : std::uint8_t {
 };
 
 /// A short English description of a URI error, for logs.
-std::string_view describe(UriError error) noexcept;
+COAP_API std::string_view describe(UriError error) noexcept;
 
 /// What the host component of a URI is (RFC 3986 §3.2.2).
 enum class HostKind : std::uint8_t {
@@ -92,7 +93,7 @@ struct UriParts {
 /// (RFC 7252 §6.1, §6.2) and checks its syntax: a host that is a valid reg-name, IPv4 address or
 /// bracketed IP literal, a decimal port up to 65535, well-formed percent-encodings, only the
 /// characters RFC 3986 allows in a path and query, and no fragment. The result views `uri`.
-Expected<UriParts, UriError> split_uri(std::string_view uri) noexcept;
+COAP_API Expected<UriParts, UriError> split_uri(std::string_view uri) noexcept;
 
 /// Builds Uri-Host, Uri-Path and Uri-Query options with decoded values in fixed storage.
 /// This is the capacity-independent part of `UriOptions`; use that to get an object.
@@ -101,7 +102,7 @@ Expected<UriParts, UriError> split_uri(std::string_view uri) noexcept;
 /// error and leaves the builder as it was. The option values point into the builder's own
 /// storage, so the builder can be neither copied nor moved, and `options()` stays valid until
 /// the next `clear()` or the builder's end of life.
-class UriOptionsBase {
+class COAP_API UriOptionsBase {
   public:
     UriOptionsBase(const UriOptionsBase&) = delete;
     UriOptionsBase& operator=(const UriOptionsBase&) = delete;
@@ -211,13 +212,13 @@ struct UriDestination {
 /// (RFC 7252 §6.5), in the normal form of §6.3: "coap://host[:port]/path[?query]". Other options
 /// are ignored; among options with the same number the order given is kept. Writes into `out`
 /// without a terminating NUL and returns the length, or `UriError::buffer_too_small`.
-Expected<std::size_t, UriError> compose_uri(std::span<const Option> options,
-                                            const UriDestination& destination,
-                                            std::span<char> out) noexcept;
+COAP_API Expected<std::size_t, UriError> compose_uri(std::span<const Option> options,
+                                                     const UriDestination& destination,
+                                                     std::span<char> out) noexcept;
 
 /// `compose_uri` for the options of a parsed message.
-Expected<std::size_t, UriError> compose_uri(const MessageView& request,
-                                            const UriDestination& destination,
-                                            std::span<char> out) noexcept;
+COAP_API Expected<std::size_t, UriError> compose_uri(const MessageView& request,
+                                                     const UriDestination& destination,
+                                                     std::span<char> out) noexcept;
 
 }  // namespace coap

@@ -2,7 +2,6 @@
 #include "coap/client.hpp"
 
 #include <algorithm>
-#include <deque>
 #include <random>
 #include <stdexcept>
 #include <utility>
@@ -44,7 +43,9 @@ void validate(const ClientConfig& config) {
 std::string_view describe(ClientError error) noexcept {
     switch (error) {
         case ClientError::timeout:
-            return "no response before the retransmissions ran out";
+            return "no acknowledgement (or NON response) before the retransmissions ran out";
+        case ClientError::no_separate_response:
+            return "acknowledged, but no response arrived within response_timeout";
         case ClientError::reset:
             return "the server answered with a reset (RST)";
         case ClientError::malformed_response:
@@ -99,7 +100,6 @@ struct Client::Impl {
     ClientConfig config;
     io::UdpClientSocket socket;
     detail::ClientCore core;
-    std::deque<Completion> ready;  // finished while a blocking call waited for another one
     std::vector<std::uint8_t> receive_buffer;
 
     void flush() {
@@ -131,21 +131,10 @@ struct Client::Impl {
         flush();
     }
 
-    std::optional<Completion> next_completion() {
-        if (!ready.empty()) {
-            Completion completion = std::move(ready.front());
-            ready.pop_front();
-            return completion;
-        }
-        return core.pop_completion();
-    }
-
+    // Other completions stay in the engine's (bounded) queue for poll.
     ClientResult wait_for(RequestHandle handle) {
         for (;;) {
-            while (auto completion = core.pop_completion()) {
-                if (completion->handle == handle) return std::move(completion->result);
-                ready.push_back(std::move(*completion));
-            }
+            if (auto result = core.take_completion(handle)) return std::move(*result);
             drive(now() + std::chrono::seconds(1));
         }
     }
@@ -171,14 +160,14 @@ Expected<RequestHandle, ClientError> Client::submit(const RequestSpec& request) 
 std::optional<Completion> Client::poll(Duration timeout) {
     TimePoint deadline = now() + timeout;
     for (;;) {
-        if (auto completion = impl_->next_completion()) return completion;
+        if (auto completion = impl_->core.pop_completion()) return completion;
         if (now() >= deadline) return std::nullopt;
         impl_->drive(deadline);
     }
 }
 
 std::size_t Client::pending() const noexcept {
-    return impl_->core.active() + impl_->core.queued_completions() + impl_->ready.size();
+    return impl_->core.active() + impl_->core.queued_completions();
 }
 
 ClientResult Client::call(const RequestSpec& request) {

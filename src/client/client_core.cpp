@@ -1,6 +1,6 @@
 // The client engine: RFC 7252 §4.2 (CON retransmission), §4.3 (NON), §4.7 (NSTART), §5.2
-// (piggybacked and separate responses), §5.3.2 (token matching); RFC 7959 §2.4, §2.5 (Block2
-// and Block1); RFC 9175 §2.3 (Echo retry).
+// (piggybacked and separate responses), §5.3.2 (token matching); RFC 7959 §2.4, §2.5, §2.6
+// (Block2, Block1, Block2 in notifications); RFC 9175 §2.3 (Echo retry); RFC 7641 (Observe).
 #include "client_core.hpp"
 
 #include <algorithm>
@@ -39,6 +39,33 @@ bool fresher(std::uint32_t v1, TimePoint t1, std::uint32_t v2, TimePoint t2) {
            t2 > t1 + std::chrono::seconds(128);
 }
 
+// What a notification's Block2 option says (RFC 7959 §2.6): nothing (none, or NUM 0 without M:
+// the payload is the whole representation), the first of several blocks (NUM 0, M set, a
+// payload of exactly the block size, §2.2), or something no transfer can start from.
+enum class BlockKind : std::uint8_t { whole, first_of_several, unusable };
+
+BlockKind block_kind(const MessageView& response) {
+    auto option = response.find(OptionNumber::block2);
+    if (!option) return BlockKind::whole;
+    auto block = decode_block(option->value);
+    if (!block || block->num != 0) return BlockKind::unusable;
+    if (!block->more) return BlockKind::whole;
+    return response.payload().size() == block->size() ? BlockKind::first_of_several
+                                                      : BlockKind::unusable;
+}
+
+// RFC 7959 §2.6: the reassembled notification: the first block's header and options (Observe,
+// ETag, Content-Format, ...) without Block2, and the whole representation as its payload.
+std::size_t write_whole(MutableBytes out, const MessageView& first, Bytes body) {
+    MessageWriter writer(out);
+    writer.header(first.type(), first.code(), first.message_id(), first.token());
+    for (const Option& option : first.options())
+        if (option.number != OptionNumber::block2) writer.option(option.number, option.value);
+    writer.payload(body);
+    auto written = writer.finish();
+    return written ? *written : 0;
+}
+
 }  // namespace
 
 ClientCore::ClientCore(const ClientConfig& config, std::uint64_t random_seed)
@@ -46,22 +73,16 @@ ClientCore::ClientCore(const ClientConfig& config, std::uint64_t random_seed)
       exchanges_(std::size_t{config.max_in_flight} * 2),
       outgoing_(std::size_t{config.max_in_flight} * 2 + 32),
       outgoing_length_(outgoing_.size()),
+      notifications_(config.max_queued_notifications, config.buffer_size),
       random_state_(random_seed | 1),
       next_message_id_(static_cast<std::uint16_t>(random_seed >> 24)) {
     for (Exchange& exchange : exchanges_) {
         exchange.base.reserve(config.buffer_size);
         exchange.datagram.reserve(config.buffer_size);
+        exchange.first_block.reserve(config.buffer_size);
     }
     for (auto& buffer : outgoing_)
         buffer.resize(config.buffer_size);
-    std::uint32_t slots = std::max<std::uint32_t>(1, config.max_queued_notifications);
-    notification_slots_.resize(slots);
-    notifications_.reserve(slots);
-    free_notification_slots_.reserve(slots);
-    for (std::uint32_t i = 0; i < slots; ++i) {
-        notification_slots_[i].resize(config.buffer_size);
-        free_notification_slots_.push_back(slots - 1 - i);
-    }
 }
 
 std::uint64_t ClientCore::next_random() noexcept {
@@ -79,14 +100,30 @@ Duration ClientCore::initial_timeout() noexcept {
 }
 
 void ClientCore::new_token(Exchange& exchange) noexcept {
-    // RFC 7252 §5.3.1: tokens distinguish concurrent requests; random ones also resist spoofing.
     // The exchange is still queued here, so find_by_token only sees the others.
     if (exchange.chosen_token) return;
     exchange.token_length = config_.token_length;
+    draw_token(exchange.token);
+}
+
+void ClientCore::draw_token(std::array<std::uint8_t, max_token_length>& token) noexcept {
+    // RFC 7252 §5.3.1: tokens distinguish concurrent requests; random ones also resist spoofing.
+    // start_queued only calls this while tokens_in_use() leaves a free value.
     do {
         std::uint64_t value = next_random();
-        std::memcpy(exchange.token.data(), &value, exchange.token_length);
-    } while (find_by_token(Bytes(exchange.token.data(), exchange.token_length)) != nullptr);
+        std::memcpy(token.data(), &value, config_.token_length);
+    } while (find_by_token(Bytes(token.data(), config_.token_length)) != nullptr);
+}
+
+bool ClientCore::holds_token(State state) noexcept {
+    // The states in which an exchange's token matches responses and notifications.
+    return state == State::awaiting_ack || state == State::awaiting_response ||
+           state == State::observing || state == State::fetch_waiting;
+}
+
+Bytes ClientCore::wire_token(const Exchange& exchange) const noexcept {
+    if (exchange.fetching) return Bytes(exchange.fetch_token.data(), config_.token_length);
+    return Bytes(exchange.token.data(), exchange.token_length);
 }
 
 ClientCore::Exchange* ClientCore::find_free() noexcept {
@@ -108,22 +145,26 @@ ClientCore::Exchange* ClientCore::find_by_message_id(std::uint16_t message_id,
 
 ClientCore::Exchange* ClientCore::find_by_token(Bytes token) noexcept {
     for (Exchange& exchange : exchanges_) {
-        if (exchange.state != State::awaiting_ack && exchange.state != State::awaiting_response &&
-            exchange.state != State::observing)
-            continue;
-        if (exchange.token_length == token.size() &&
-            std::equal(token.begin(), token.end(), exchange.token.begin()))
+        if (!holds_token(exchange.state)) continue;
+        if (std::ranges::equal(token, Bytes(exchange.token.data(), exchange.token_length)) ||
+            (exchange.fetching && std::ranges::equal(token, wire_token(exchange))))
             return &exchange;
     }
     return nullptr;
 }
 
 std::size_t ClientCore::tokens_in_use() const noexcept {
-    return static_cast<std::size_t>(
-        std::count_if(exchanges_.begin(), exchanges_.end(), [](const Exchange& e) {
-            return e.state == State::awaiting_ack || e.state == State::awaiting_response ||
-                   e.state == State::observing;
-        }));
+    std::size_t count = 0;
+    for (const Exchange& e : exchanges_)
+        if (holds_token(e.state)) count += e.fetching ? 2 : 1;
+    return count;
+}
+
+std::size_t ClientCore::requests_outstanding() const noexcept {
+    auto requests = std::count_if(exchanges_.begin(), exchanges_.end(), [](const Exchange& e) {
+        return e.state != State::free && !e.observe;
+    });
+    return static_cast<std::size_t>(requests) + completions_.size();
 }
 
 std::size_t ClientCore::in_flight() const noexcept {
@@ -149,6 +190,10 @@ Expected<RequestHandle, ClientError> ClientCore::start(const RequestSpec& reques
         std::count_if(exchanges_.begin(), exchanges_.end(),
                       [](const Exchange& e) { return e.state == State::queued; }));
     if (queued >= config_.max_in_flight) return unexpected(ClientError::busy);
+    // In flight, queued and completed-but-not-taken requests stay within in flight + queue: a
+    // caller that submits without polling gets `busy` rather than an ever longer queue.
+    if (!observe && requests_outstanding() >= std::size_t{config_.max_in_flight} * 2)
+        return unexpected(ClientError::busy);
     Exchange* exchange = find_free();
     if (exchange == nullptr) return unexpected(ClientError::busy);
 
@@ -178,6 +223,7 @@ Expected<RequestHandle, ClientError> ClientCore::start(const RequestSpec& reques
                         other.token_length == token.size() &&
                         (other.chosen_token || other.state != State::queued) &&
                         std::equal(token.begin(), token.end(), other.token.begin());
+            same = same || (other.fetching && std::ranges::equal(token, wire_token(other)));
             if (same) {
                 exchange->state = State::free;
                 return unexpected(ClientError::busy);
@@ -211,6 +257,8 @@ Expected<RequestHandle, ClientError> ClientCore::start(const RequestSpec& reques
     exchange->observe = observe;
     exchange->deregistering = false;
     exchange->registered = false;
+    exchange->fetching = false;
+    exchange->fetch_ends = false;
     ++active_;
     start_queued(now);
     return exchange->handle;
@@ -225,6 +273,14 @@ void ClientCore::start_queued(TimePoint now) {
                                   ? std::numeric_limits<std::size_t>::max()
                                   : std::size_t{1} << (8 * config_.token_length);
     while (in_flight() < limit && tokens_in_use() < token_space) {
+        // RFC 7959 §2.6: the rest of a notification is fetched "without undue delay": first.
+        auto fetch = std::find_if(exchanges_.begin(), exchanges_.end(), [](const Exchange& e) {
+            return e.state == State::fetch_waiting;
+        });
+        if (fetch != exchanges_.end()) {
+            start_fetch(*fetch, now);
+            continue;
+        }
         Exchange* oldest = nullptr;
         for (Exchange& exchange : exchanges_)
             if (exchange.state == State::queued && (!oldest || exchange.handle < oldest->handle))
@@ -276,8 +332,7 @@ bool ClientCore::build_datagram(Exchange& exchange) {
 
     exchange.datagram.resize(config_.buffer_size);
     MessageWriter writer(exchange.datagram);
-    writer.header(type, exchange.method, exchange.message_id,
-                  Bytes(exchange.token.data(), exchange.token_length));
+    writer.header(type, exchange.method, exchange.message_id, wire_token(exchange));
     std::size_t next_extra = 0;
     for (const Option& option : base->options()) {
         if (engine_option(option.number)) continue;
@@ -330,7 +385,11 @@ void ClientCore::on_timer(TimePoint now) {
                 std::max(exchange.deadline + exchange.timeout, now + config_.ack_timeout);
             queue_outgoing(exchange.datagram);
         } else if (exchange.state == State::awaiting_response && exchange.deadline <= now) {
-            complete(exchange, unexpected(ClientError::timeout), now);
+            // A CON got its empty ACK (§5.2.2) but no separate response; a NON got nothing.
+            complete(exchange,
+                     unexpected(exchange.confirmable ? ClientError::no_separate_response
+                                                     : ClientError::timeout),
+                     now);
         }
     }
 }
@@ -378,8 +437,7 @@ void ClientCore::on_datagram(Bytes datagram, TimePoint now) {
                 start_queued(now);  // §4.7: the server answered, NSTART opens
                 return;
             }
-            if (!std::ranges::equal(message->token(),
-                                    Bytes(exchange->token.data(), exchange->token_length))) {
+            if (!std::ranges::equal(message->token(), wire_token(*exchange))) {
                 complete(*exchange, unexpected(ClientError::malformed_response), now);
                 return;
             }
@@ -431,7 +489,10 @@ void ClientCore::remember(std::uint16_t message_id, MessageType type) noexcept {
 
 void ClientCore::handle_response(Exchange& exchange, const MessageView& response, TimePoint now) {
     if (exchange.observe) {
-        handle_notification(exchange, response, now);
+        if (exchange.fetching && std::ranges::equal(response.token(), wire_token(exchange)))
+            continue_fetch(exchange, response, now);
+        else
+            handle_notification(exchange, response, now);
         return;
     }
     // RFC 9175 §2.3: a 4.01 with Echo asks for a fresh request carrying that Echo value.
@@ -502,15 +563,18 @@ bool ClientCore::continue_download(Exchange& exchange, const MessageView& respon
     auto etag = response.find(OptionNumber::etag);
     if (!exchange.block2) {
         exchange.block2 = true;
-        exchange.has_etag = etag.has_value() && etag->value.size() <= exchange.etag.size();
-        if (exchange.has_etag) {
-            exchange.etag_length = static_cast<std::uint8_t>(etag->value.size());
-            std::copy(etag->value.begin(), etag->value.end(), exchange.etag.begin());
-        }
+        remember_etag(exchange, response);
     } else {
         bool same = etag.has_value() == exchange.has_etag &&
                     (!etag || std::ranges::equal(
                                   etag->value, Bytes(exchange.etag.data(), exchange.etag_length)));
+        if (!same && exchange.fetching) {
+            // RFC 7959 §2.6 with RFC 7641 §3.3.1, §4.5: the resource changed after the
+            // notification, and the server notifies the newer state. Fetching that one once
+            // beats restarting this one (and racing the newer notification for its blocks).
+            drop_fetch(exchange, now);
+            return true;
+        }
         if (!same) {
             complete(exchange, unexpected(ClientError::inconsistent_blocks), now);
             return true;
@@ -532,116 +596,197 @@ bool ClientCore::continue_download(Exchange& exchange, const MessageView& respon
 
 void ClientCore::handle_notification(Exchange& exchange, const MessageView& response,
                                      TimePoint now) {
-    Bytes copy = response.datagram();
     auto sequence = response.find_uint(OptionNumber::observe);
+    BlockKind block = block_kind(response);
     if (exchange.deregistering || !is_success(response.code()) || !sequence) {
         // RFC 7641 §3.2: a response without Observe, or an error, ends the observation; so
-        // does the answer to a deregistration (§3.6).
-        end_observation(exchange, copy, std::nullopt, now);
+        // does the answer to a deregistration (§3.6). A plain response that is the first block
+        // of a larger body (the server does not observe) is completed first (RFC 7959 §2.4).
+        bool fetch_rest = !exchange.deregistering && is_success(response.code()) && !sequence &&
+                          block == BlockKind::first_of_several;
+        if (fetch_rest) {
+            abandon_fetch(exchange);
+            prepare_fetch(exchange, response, true, now);
+            return;
+        }
+        end_observation(exchange, response.datagram(), std::nullopt, now);
         return;
     }
     if (exchange.registered &&
         !fresher(exchange.last_sequence, exchange.last_notification, *sequence, now))
         return;  // §3.4: an older notification arriving late
+    // RFC 7959 §2.6: a notification carries the first block; another one cannot be completed.
+    if (block == BlockKind::unusable) return;
+    abandon_fetch(exchange);  // §3.4: the newest notification wins
     exchange.registered = true;
     exchange.last_sequence = *sequence;
     exchange.last_notification = now;
     exchange.state = State::observing;
-    push_notification(exchange.handle, copy, std::nullopt, false);
+    if (block == BlockKind::first_of_several) {
+        prepare_fetch(exchange, response, false, now);
+        return;
+    }
+    notifications_.push(exchange.handle, response.datagram(), std::nullopt, false);
     start_queued(now);  // an established observation no longer counts against NSTART
 }
 
 void ClientCore::end_observation(Exchange& exchange, Bytes datagram,
                                  std::optional<ClientError> error, TimePoint now) {
-    push_notification(exchange.handle, datagram, error, true);
+    notifications_.push(exchange.handle, datagram, error, true);
     exchange.state = State::free;
+    exchange.fetching = false;
     --active_;
+    start_queued(now);
+}
+
+void ClientCore::remember_etag(Exchange& exchange, const MessageView& response) noexcept {
+    auto etag = response.find(OptionNumber::etag);
+    exchange.has_etag = etag.has_value() && etag->value.size() <= exchange.etag.size();
+    if (!exchange.has_etag) return;
+    exchange.etag_length = static_cast<std::uint8_t>(etag->value.size());
+    std::copy(etag->value.begin(), etag->value.end(), exchange.etag.begin());
+}
+
+// RFC 7959 §2.6: "The client retrieves the rest of the representation as if it had caused this
+// first response by a GET request". The follow-ups wait for NSTART like any request.
+void ClientCore::prepare_fetch(Exchange& exchange, const MessageView& first, bool ends,
+                               TimePoint now) {
+    if (first.payload().size() > config_.max_body_size) {
+        complete(exchange, unexpected(ClientError::too_large), now);
+        return;
+    }
+    auto block = decode_block(first.find(OptionNumber::block2)->value);  // checked by block_kind
+    exchange.first_block.assign(first.datagram().begin(), first.datagram().end());
+    exchange.received.assign(first.payload().begin(), first.payload().end());
+    remember_etag(exchange, first);
+    exchange.block2 = true;
+    exchange.block2_szx = std::min(block->szx, config_.block_szx);  // late negotiation, §2.4
+    exchange.block1 = false;
+    exchange.fetch_ends = ends;
+    exchange.state = State::fetch_waiting;
+    start_queued(now);
+}
+
+void ClientCore::start_fetch(Exchange& exchange, TimePoint now) {
+    // A fresh token per notification: late answers to an abandoned fetch match nothing (§3.4
+    // of RFC 7959: the follow-ups cannot use the observation's token). Every block of one
+    // fetch shares it, like any Block2 transfer.
+    draw_token(exchange.fetch_token);
+    exchange.fetching = true;
+    transmit(exchange, now);
+}
+
+void ClientCore::continue_fetch(Exchange& exchange, const MessageView& response, TimePoint now) {
+    if (continue_download(exchange, response, now)) return;  // next block asked, or ended
+    if (is_success(response.code())) {
+        finish_fetch(exchange, now);
+    } else if (exchange.fetch_ends) {
+        complete_with(exchange, response, now);  // the final response: handed over, as for GET
+    } else {
+        // The representation the notification announced cannot be had any more (it shrank,
+        // the server is busy, ...). The observation itself is ended by notifications (RFC 7641
+        // §3.2), e.g. a 4.04 one: drop this notification and wait for the next.
+        drop_fetch(exchange, now);
+    }
+}
+
+void ClientCore::finish_fetch(Exchange& exchange, TimePoint now) {
+    auto first = parse(exchange.first_block);
+    if (!first) {
+        complete(exchange, unexpected(ClientError::malformed_response), now);
+        return;
+    }
+    bool last = exchange.fetch_ends;
+    std::size_t capacity = exchange.first_block.size() + exchange.received.size() + 1;
+    notifications_.push_with(exchange.handle, capacity, std::nullopt, last, [&](MutableBytes out) {
+        return write_whole(out, *first, exchange.received);
+    });
+    exchange.fetching = false;
+    exchange.block2 = false;
+    if (last) {
+        exchange.state = State::free;
+        --active_;
+    } else {
+        exchange.state = State::observing;
+    }
+    start_queued(now);
+}
+
+void ClientCore::abandon_fetch(Exchange& exchange) noexcept {
+    if (!exchange.fetching && exchange.state != State::fetch_waiting) return;
+    ++notifications_abandoned_;
+    exchange.fetching = false;  // its token is forgotten: late answers get RST (§5.3.2)
+    exchange.block2 = false;
+}
+
+// The notification being fetched is given up; the observation goes on. A final response (the
+// server does not observe) has nothing to wait for: it fails like a GET's transfer.
+void ClientCore::drop_fetch(Exchange& exchange, TimePoint now) {
+    abandon_fetch(exchange);
+    if (exchange.fetch_ends) {
+        complete(exchange, unexpected(ClientError::inconsistent_blocks), now);
+        return;
+    }
+    exchange.state = State::observing;
     start_queued(now);
 }
 
 bool ClientCore::cancel_observation(RequestHandle id, TimePoint now) {
     for (Exchange& exchange : exchanges_) {
         if (exchange.state == State::free || !exchange.observe || exchange.handle != id) continue;
+        bool registered_fetch = exchange.fetching && !exchange.fetch_ends;
         switch (exchange.state) {
-            case State::observing:
-                exchange.deregistering = true;
-                transmit(exchange, now);  // same token, new Message ID
-                return true;
             case State::queued:  // never sent: nothing to deregister
                 exchange.state = State::free;
                 --active_;
                 return false;
+            case State::observing:
+            case State::fetch_waiting:
+                break;
             default:
+                if (registered_fetch) break;  // the rest of a notification is no longer wanted
                 // The registration (or a deregistration) is in flight: its answer ends the
                 // observation, and RFC 7641 §3.6 lets the client reject later notifications
-                // with RST rather than leave an observation nobody reads.
+                // with RST rather than leave an observation nobody reads. So does the answer
+                // completing a final, block-wise response.
                 exchange.deregistering = true;
                 return true;
         }
+        exchange.fetching = false;
+        exchange.block2 = false;
+        exchange.deregistering = true;
+        transmit(exchange, now);  // same token, new Message ID
+        return true;
     }
     return false;
 }
 
-void ClientCore::push_notification(RequestHandle id, Bytes datagram,
-                                   std::optional<ClientError> error, bool last) {
-    if (free_notification_slots_.empty()) {
-        // Full: drop the oldest notification that does not end its observation.
-        auto victim = std::find_if(notifications_.begin(), notifications_.end(),
-                                   [](const QueuedNotification& q) { return !q.last; });
-        if (victim == notifications_.end()) victim = notifications_.begin();
-        free_notification_slots_.push_back(victim->slot);
-        notifications_.erase(victim);
-        ++notifications_dropped_;
-    }
-    QueuedNotification queued;
-    queued.id = id;
-    queued.slot = free_notification_slots_.back();
-    free_notification_slots_.pop_back();
-    queued.last = last;
-    queued.has_error = error.has_value();
-    if (error) queued.error = *error;
-    std::size_t length = std::min(datagram.size(), notification_slots_[queued.slot].size());
-    std::copy_n(datagram.begin(), length, notification_slots_[queued.slot].begin());
-    queued.length = static_cast<std::uint32_t>(length);
-    notifications_.push_back(queued);
-}
-
-std::optional<ClientCore::QueuedNotification> ClientCore::take_notification(RequestHandle id) {
-    auto it = std::find_if(notifications_.begin(), notifications_.end(),
-                           [id](const QueuedNotification& q) { return q.id == id; });
-    if (it == notifications_.end()) return std::nullopt;
-    QueuedNotification queued = *it;
-    notifications_.erase(it);
-    free_notification_slots_.push_back(queued.slot);  // its bytes stay until the next push
-    return queued;
-}
-
 std::optional<Notification> ClientCore::pop_notification(RequestHandle id) {
-    auto queued = take_notification(id);
+    auto queued = notifications_.take(id);
     if (!queued) return std::nullopt;
     if (queued->has_error) return Notification{unexpected(queued->error), queued->last};
-    const auto& slot = notification_slots_[queued->slot];
-    std::vector<std::uint8_t> datagram(slot.begin(), slot.begin() + queued->length);
+    Bytes bytes = notifications_.bytes(*queued);
+    std::vector<std::uint8_t> datagram(bytes.begin(), bytes.end());
     return Notification{ClientResponse(std::move(datagram), {}, false), queued->last};
 }
 
 std::optional<ClientCore::NotificationCopy> ClientCore::pop_notification_into(RequestHandle id,
                                                                               MutableBytes buffer) {
-    auto queued = take_notification(id);
+    auto queued = notifications_.take(id);
     if (!queued) return std::nullopt;
     if (queued->has_error) return NotificationCopy{unexpected(queued->error), queued->last};
     if (queued->length > buffer.size())
         return NotificationCopy{unexpected(ClientError::too_large), queued->last};
-    std::copy_n(notification_slots_[queued->slot].begin(), queued->length, buffer.begin());
-    return NotificationCopy{std::size_t{queued->length}, queued->last};
+    Bytes bytes = notifications_.bytes(*queued);
+    std::copy(bytes.begin(), bytes.end(), buffer.begin());
+    return NotificationCopy{bytes.size(), queued->last};
 }
 
 bool ClientCore::observation_open(RequestHandle id) const noexcept {
-    for (const QueuedNotification& queued : notifications_)
-        if (queued.id == id) return true;  // NOLINT(readability-use-anyofallof)
-    for (const Exchange& exchange : exchanges_)
-        if (exchange.state != State::free && exchange.observe && exchange.handle == id) return true;
-    return false;
+    if (notifications_.has(id)) return true;
+    return std::any_of(exchanges_.begin(), exchanges_.end(), [id](const Exchange& exchange) {
+        return exchange.state != State::free && exchange.observe && exchange.handle == id;
+    });
 }
 
 void ClientCore::complete_with(Exchange& exchange, const MessageView& response, TimePoint now) {
@@ -671,10 +816,11 @@ void ClientCore::fail_all(ClientError error) {
     for (Exchange& exchange : exchanges_) {
         if (exchange.state == State::free) continue;
         if (exchange.observe)
-            push_notification(exchange.handle, {}, error, true);
+            notifications_.push(exchange.handle, {}, error, true);
         else
             completions_.push_back(Completion{exchange.handle, unexpected(error)});
         exchange.state = State::free;
+        exchange.fetching = false;
         --active_;
     }
 }
@@ -707,6 +853,15 @@ std::optional<Completion> ClientCore::pop_completion() {
     Completion completion = std::move(completions_.front());
     completions_.pop_front();
     return completion;
+}
+
+std::optional<ClientResult> ClientCore::take_completion(RequestHandle handle) {
+    auto it = std::find_if(completions_.begin(), completions_.end(),
+                           [handle](const Completion& c) { return c.handle == handle; });
+    if (it == completions_.end()) return std::nullopt;
+    ClientResult result = std::move(it->result);
+    completions_.erase(it);
+    return result;
 }
 
 }  // namespace coap::detail

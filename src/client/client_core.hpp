@@ -1,5 +1,6 @@
-// The sans-I/O client engine (RFC 7252 §4, §5; RFC 7959 §2; RFC 9175 §2.3): requests in,
-// datagrams and completions out, time passed in. No sockets, no clock reads, no threads.
+// The sans-I/O client engine (RFC 7252 §4, §5; RFC 7959 §2; RFC 9175 §2.3; RFC 7641): requests
+// in, datagrams, completions and notifications out, time passed in. No sockets, no clock reads,
+// no threads.
 #pragma once
 
 #include <array>
@@ -8,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "client/notification_queue.hpp"
 #include "coap/client.hpp"
 
 namespace coap::detail {
@@ -17,10 +19,13 @@ class ClientCore {
     /// `random_seed` seeds Message IDs, tokens and retransmission jitter.
     ClientCore(const ClientConfig& config, std::uint64_t random_seed);
 
-    /// Queues or sends a request; the handle identifies its completion.
+    /// Queues or sends a request; the handle identifies its completion. `busy` when requests in
+    /// flight, queued and completed but not yet taken reach 2 * max_in_flight.
     Expected<RequestHandle, ClientError> submit(const RequestSpec& request, TimePoint now);
     /// Starts an observation (RFC 7641 §3.1): the request goes out with Observe = 0 and its
-    /// responses arrive as notifications for the returned id, not as completions.
+    /// responses arrive as notifications for the returned id, not as completions. A notification
+    /// that is the first block of a larger representation (Block2 NUM 0, M 1) is completed with
+    /// GETs for the further blocks and queued whole (RFC 7959 §2.6).
     Expected<RequestHandle, ClientError> observe(const RequestSpec& request, TimePoint now);
     /// Deregisters (RFC 7641 §3.6): a GET with Observe = 1 and the same token. Its answer ends
     /// the observation. While the registration itself is in flight, its answer ends the
@@ -37,7 +42,10 @@ class ClientCore {
     };
     std::optional<NotificationCopy> pop_notification_into(RequestHandle id, MutableBytes buffer);
     /// Notifications dropped because the queue was full.
-    std::uint64_t notifications_dropped() const noexcept { return notifications_dropped_; }
+    std::uint64_t notifications_dropped() const noexcept { return notifications_.dropped(); }
+    /// Block-wise notifications abandoned before they were whole: a newer notification came, the
+    /// representation changed (ETag), or a follow-up GET got an error answer (RFC 7959 §2.6).
+    std::uint64_t notifications_abandoned() const noexcept { return notifications_abandoned_; }
     /// True while `id` is observing or has notifications queued.
     bool observation_open(RequestHandle id) const noexcept;
     /// One datagram from the server.
@@ -55,6 +63,8 @@ class ClientCore {
     void pop_outgoing() noexcept;
 
     std::optional<Completion> pop_completion();
+    /// The result of `handle` if it has completed; other completions stay queued.
+    std::optional<ClientResult> take_completion(RequestHandle handle);
     /// Completions waiting for pop_completion.
     std::size_t queued_completions() const noexcept { return completions_.size(); }
     /// Requests submitted and not yet completed.
@@ -63,7 +73,15 @@ class ClientCore {
     bool server_answered() const noexcept { return server_answered_; }
 
   private:
-    enum class State : std::uint8_t { free, queued, awaiting_ack, awaiting_response, observing };
+    // fetch_waiting: an observation whose notification's further blocks wait for NSTART.
+    enum class State : std::uint8_t {
+        free,
+        queued,
+        awaiting_ack,
+        awaiting_response,
+        observing,
+        fetch_waiting
+    };
 
     struct Exchange {
         State state = State::free;
@@ -103,21 +121,19 @@ class ClientCore {
         bool registered = false;
         std::uint32_t last_sequence = 0;
         TimePoint last_notification{};
-    };
-
-    // A notification waiting in the fixed queue: its datagram sits in notification_slots_[slot].
-    struct QueuedNotification {
-        RequestHandle id = 0;
-        std::uint32_t slot = 0;
-        std::uint32_t length = 0;
-        ClientError error = ClientError::cancelled;
-        bool has_error = false;
-        bool last = false;
+        // RFC 7959 §2.6: fetching the rest of a notification that came as its first block, with
+        // a token of its own (the observation's token belongs to the notifications, §3.4).
+        bool fetching = false;    // the transmission in flight is a follow-up GET
+        bool fetch_ends = false;  // the first block had no Observe: the whole body is the last
+        std::array<std::uint8_t, max_token_length> fetch_token{};
+        std::vector<std::uint8_t> first_block;  // the notification's datagram
     };
 
     Exchange* find_free() noexcept;
     Exchange* find_by_message_id(std::uint16_t message_id, bool include_non = false) noexcept;
     Exchange* find_by_token(Bytes token) noexcept;
+    Bytes wire_token(const Exchange& exchange) const noexcept;
+    static bool holds_token(State state) noexcept;
     std::size_t in_flight() const noexcept;
     std::size_t tokens_in_use() const noexcept;
     void start_queued(TimePoint now);
@@ -130,15 +146,21 @@ class ClientCore {
     void handle_notification(Exchange& exchange, const MessageView& response, TimePoint now);
     void end_observation(Exchange& exchange, Bytes datagram, std::optional<ClientError> error,
                          TimePoint now);
-    void push_notification(RequestHandle id, Bytes datagram, std::optional<ClientError> error,
-                           bool last);
-    std::optional<QueuedNotification> take_notification(RequestHandle id);
+    void prepare_fetch(Exchange& exchange, const MessageView& first, bool ends, TimePoint now);
+    void start_fetch(Exchange& exchange, TimePoint now);
+    void continue_fetch(Exchange& exchange, const MessageView& response, TimePoint now);
+    void finish_fetch(Exchange& exchange, TimePoint now);
+    void drop_fetch(Exchange& exchange, TimePoint now);
+    void abandon_fetch(Exchange& exchange) noexcept;
+    void remember_etag(Exchange& exchange, const MessageView& response) noexcept;
     Expected<RequestHandle, ClientError> start(const RequestSpec& request, bool observe,
                                                TimePoint now);
     void complete_with(Exchange& exchange, const MessageView& response, TimePoint now);
     void send_empty(MessageType type, std::uint16_t message_id);
     void queue_outgoing(Bytes datagram);
     void new_token(Exchange& exchange) noexcept;
+    void draw_token(std::array<std::uint8_t, max_token_length>& token) noexcept;
+    std::size_t requests_outstanding() const noexcept;
     Duration initial_timeout() noexcept;
     std::uint64_t next_random() noexcept;
     bool seen(std::uint16_t message_id, MessageType type) const noexcept;
@@ -150,11 +172,9 @@ class ClientCore {
     std::vector<std::uint16_t> outgoing_length_;
     std::size_t outgoing_head_ = 0;
     std::size_t outgoing_count_ = 0;
-    std::deque<Completion> completions_;
-    std::vector<QueuedNotification> notifications_;  // oldest first; size <= slots
-    std::vector<std::vector<std::uint8_t>> notification_slots_;
-    std::vector<std::uint32_t> free_notification_slots_;
-    std::uint64_t notifications_dropped_ = 0;
+    std::deque<Completion> completions_;  // bounded by submit (requests_outstanding)
+    NotificationQueue notifications_;
+    std::uint64_t notifications_abandoned_ = 0;
     struct SeenMessage {
         std::uint16_t message_id;
         MessageType type;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -27,6 +28,8 @@ struct TransmissionParameters {
 class DatagramSink {
   public:
     virtual bool send(const Endpoint& peer, Bytes datagram) noexcept = 0;
+    /// Datagrams that can be sent right now; notification rounds pace themselves by it.
+    virtual std::size_t available() const noexcept { return SIZE_MAX; }
 
   protected:
     ~DatagramSink() = default;

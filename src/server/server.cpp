@@ -23,6 +23,7 @@ class OutboxSink final : public detail::DatagramSink {
     bool send(const Endpoint& peer, Bytes datagram) noexcept override {
         return outbox_.send(peer, datagram);
     }
+    std::size_t available() const noexcept override { return outbox_.available(); }
 
   private:
     io::Outbox& outbox_;
@@ -70,8 +71,10 @@ std::uint64_t random_seed() {
 
 struct Server::Impl {
     struct Worker {
-        Worker(const ServerConfig& config, const Handler& handler, std::uint32_t index)
-            : core(config, handler, false, random_seed(), index, &read_clock), adapter(core) {}
+        Worker(const ServerConfig& config, const Handler& handler, std::uint32_t index,
+               detail::SharedServerState shared)
+            : core(config, handler, false, random_seed(), index, &read_clock, shared),
+              adapter(core) {}
         detail::ServerCore core;
         CoreAdapter adapter;
         std::unique_ptr<io::UringWorker> io;
@@ -79,6 +82,8 @@ struct Server::Impl {
 
     ServerConfig config;
     Handler handler;
+    std::unique_ptr<detail::NotificationHub> hub;
+    detail::EchoSecret echo_secret{};
     std::vector<std::unique_ptr<Worker>> workers;
     std::atomic<bool> stopping{false};
     std::atomic<bool> listening{false};
@@ -102,6 +107,9 @@ Server::Server(ServerConfig config, Handler handler) : impl_(std::make_unique<Im
     if (!handler) throw std::invalid_argument("Server: the handler is empty");
     if (!config.well_known_core.empty())
         handler = with_static_discovery(config.well_known_core, std::move(handler));
+    impl_->hub = std::make_unique<detail::NotificationHub>(config.max_observe_resources,
+                                                           config.max_notification_bytes);
+    impl_->echo_secret = detail::EchoAuthority::random_secret();
     impl_->config = std::move(config);
     impl_->handler = std::move(handler);
 }
@@ -114,7 +122,9 @@ void Server::listen() {
     if (impl_->listening.load()) return;
     std::uint16_t port = impl_->config.port;
     for (std::uint32_t i = 0; i < impl_->config.thread_count; ++i) {
-        auto worker = std::make_unique<Impl::Worker>(impl_->config, impl_->handler, i);
+        auto worker = std::make_unique<Impl::Worker>(
+            impl_->config, impl_->handler, i,
+            detail::SharedServerState{impl_->hub.get(), &impl_->echo_secret});
         worker->io =
             std::make_unique<io::UringWorker>(impl_->worker_config(i, port), worker->adapter);
         port = worker->io->local_port();  // later workers share the first one's port
@@ -158,6 +168,18 @@ bool Server::respond(DeferredResponse handle, const Response& response) noexcept
     return true;
 }
 
+std::optional<ResourceId> Server::allocate_resource() noexcept {
+    return impl_->hub->allocate();
+}
+
+bool Server::notify(ResourceId resource, const Response& response, NotificationType type) noexcept {
+    if (!impl_->hub->publish(resource, response, type)) return false;
+    if (impl_->listening.load())
+        for (auto& worker : impl_->workers)
+            worker->io->wake();
+    return true;
+}
+
 std::uint16_t Server::local_port() const noexcept {
     return impl_->workers.empty() ? 0 : impl_->workers.front()->io->local_port();
 }
@@ -185,6 +207,18 @@ ServerStats Server::stats() const noexcept {
         total.handler_failures += core.handler_failures;
         total.slow_handlers += core.slow_handlers;
         total.cached_exchanges += worker->core.exchanges().size();
+        total.block2_served += core.block2_served;
+        total.block1_continues += core.block1_continues;
+        total.block_errors += core.block_incomplete + core.block_too_large + core.block_busy;
+        total.echo_challenges += core.echo_challenges;
+        total.observe_refused += core.observe_refused;
+        const detail::ObserverTable& observers = worker->core.observers();
+        const auto& observed = observers.stats();
+        total.observers += observers.observers();
+        total.notifications += observed.notifications_con + observed.notifications_non;
+        total.notification_retransmissions += observed.retransmissions;
+        total.observers_removed += observed.removed_by_reset + observed.removed_by_timeout +
+                                   observed.removed_by_error_notification;
     }
     return total;
 }

@@ -7,6 +7,9 @@ namespace coap {
 
 namespace {
 
+// Room a block-wise response needs besides its block: header, token and options.
+constexpr std::uint32_t block_overhead = 128;
+
 std::string field_error(const char* field, const std::string& problem) {
     return std::string("ServerConfig.") + field + ": " + problem;
 }
@@ -34,6 +37,22 @@ std::string ServerConfig::validate() const {
     if (max_retransmit > 20) return field_error("max_retransmit", "must be at most 20");
     if (deferred_answer_timeout <= Duration::zero())
         return field_error("deferred_answer_timeout", "must be positive");
+    if (max_block_size < 16 || max_block_size > 1024 || (max_block_size & (max_block_size - 1)))
+        return field_error("max_block_size",
+                           "must be a power of two from 16 to 1024 (RFC 7959 §2.2), got " +
+                               std::to_string(max_block_size));
+    if (buffer_size < max_block_size + block_overhead)
+        return field_error("max_block_size", "needs buffer_size >= max_block_size + " +
+                                                 std::to_string(block_overhead) +
+                                                 " for the header and options");
+    if (block_transfer_timeout <= Duration::zero())
+        return field_error("block_transfer_timeout", "must be positive");
+    if (max_observe_resources == 0 || max_observe_resources > 65536)
+        return field_error("max_observe_resources", "must be between 1 and 65536");
+    if (max_notification_bytes < 16 || max_notification_bytes > 1024 * 1024)
+        return field_error("max_notification_bytes", "must be between 16 bytes and 1 MiB");
+    if (echo_freshness <= Duration::zero() || echo_freshness > std::chrono::hours(24))
+        return field_error("echo_freshness", "must be positive and at most 24 hours");
     if (thread_count == 0 || thread_count > 1024)
         return field_error("thread_count", "must be between 1 and 1024");
     if (max_arena_size < 1024) return field_error("max_arena_size", "must be at least 1024 bytes");

@@ -10,21 +10,49 @@ namespace coap::detail {
 
 namespace {
 
-bool multi_block_upload(const MessageView& request) noexcept {
-    auto option = request.find(OptionNumber::block1);
-    if (!option) return false;
-    auto block = decode_block(option->value);
-    return !block || block->more || block->num != 0;
-}
-
 bool is_proxy_request(const MessageView& request) noexcept {
     return request.has(OptionNumber::proxy_uri) || request.has(OptionNumber::proxy_scheme);
+}
+
+// RFC 7252 §5.10.4: "If the preferred Content-Format cannot be returned, then a 4.06 'Not
+// Acceptable' MUST be sent". Checked for 2.05 responses that declare their Content-Format.
+bool violates_accept(const MessageView& request, const Response& response) noexcept {
+    if (response.code() != Code::content) return false;
+    auto accept = request.find_uint(OptionNumber::accept);
+    if (!accept) return false;
+    auto format = response.find(OptionNumber::content_format);
+    if (!format) return false;
+    return format->as_uint() != accept;
+}
+
+ObserverTableConfig observer_config(const ServerConfig& config) {
+    ObserverTableConfig out;
+    out.max_observers = config.max_observers;
+    out.resource_count = config.max_observe_resources;
+    out.con_interval = config.observe_con_interval;
+    out.transmission = {config.ack_timeout, config.ack_random_factor, config.max_retransmit};
+    out.buffer_size = config.buffer_size;
+    out.block_size = config.max_block_size;
+    out.max_representation_bytes = config.max_notification_bytes;
+    return out;
+}
+
+std::unique_ptr<NotificationHub> hub_unless_shared(const ServerConfig& config,
+                                                   const SharedServerState& shared) {
+    if (shared.hub != nullptr) return nullptr;
+    return std::make_unique<NotificationHub>(config.max_observe_resources,
+                                             config.max_notification_bytes);
+}
+
+EchoSecret echo_secret(const SharedServerState& shared) {
+    return shared.echo_secret != nullptr ? *shared.echo_secret : EchoAuthority::random_secret();
 }
 
 }  // namespace
 
 ServerCore::ServerCore(const ServerConfig& config, const Handler& handler, bool secure,
-                       std::uint64_t random_seed, std::uint32_t worker_index, Clock clock)
+                       std::uint64_t random_seed, std::uint32_t worker_index, Clock clock,
+                       SharedServerState shared)
     : handler_(handler),
       recognized_options_(config.recognized_options),
       arena_memory_(new std::byte[config.max_arena_size]),
@@ -34,10 +62,14 @@ ServerCore::ServerCore(const ServerConfig& config, const Handler& handler, bool 
                 TransmissionParameters{config.ack_timeout, config.ack_random_factor,
                                        config.max_retransmit},
                 config.deferred_answer_timeout, random_seed),
+      blocks_(config, stats_),
+      own_hub_(hub_unless_shared(config, shared)),
+      hub_(shared.hub != nullptr ? shared.hub : own_hub_.get()),
+      observers_(observer_config(config), random_seed ^ 0x6f627365727665ull),
+      echo_(echo_secret(shared), config.echo_freshness),
+      echo_required_for_unsafe_(config.echo_required_for_unsafe),
+      echo_amplification_limit_(config.echo_amplification_limit),
       deferred_busy_max_age_(config.deferred_busy_max_age),
-      handler_takes_block1_(
-          std::find(config.recognized_options.begin(), config.recognized_options.end(),
-                    to_int(OptionNumber::block1)) != config.recognized_options.end()),
       handler_warn_(config.handler_warn),
       clock_(config.handler_warn > Duration::zero() ? clock : nullptr),
       buffer_size_(config.buffer_size),
@@ -53,10 +85,7 @@ std::size_t ServerCore::on_datagram(const Endpoint& peer, Bytes datagram, TimePo
     switch (message->type()) {
         case MessageType::ack:
         case MessageType::rst:
-            // An ACK or RST can only concern a CON we sent: a separate response (§4.2).
-            if (!deferred_.on_ack_or_reset(peer, message->message_id(),
-                                           message->type() == MessageType::rst))
-                ++stats_.ignored;
+            on_ack_or_reset(peer, *message);
             return 0;
         case MessageType::con:
         case MessageType::non:
@@ -115,29 +144,42 @@ std::size_t ServerCore::on_request(const Endpoint& peer, const MessageView& requ
             ++stats_.resets_sent;
             length = reply_empty(MessageType::rst, request.message_id(), reply);
         }
-    } else if (!handler_takes_block1_ && multi_block_upload(request)) {
-        // Block1 is critical and this server does not reassemble bodies yet: refuse a multi-block
-        // upload (RFC 7252 §5.4.1) instead of handing its first block over as the whole body.
-        // A single block (NUM 0, M 0) is the whole body and is served normally. Applications
-        // that handle Block1 themselves list option 27 in ServerConfig::recognized_options.
-        ++stats_.bad_options;
-        length = request.type() == MessageType::con
-                     ? respond(request, Response::bad_option(), reply)
-                     : reply_empty(MessageType::rst, request.message_id(), reply);
     } else if (is_proxy_request(request)) {
         // RFC 7252 §5.7.2: this server is not a forward-proxy.
         length = respond(request, Response::with_code(Code::proxying_not_supported), reply);
     } else {
-        ++stats_.requests;
-        now_ = now;
-        deferred_granted_ = false;
-        Request handler_request(request, peer, arena_, secure_);
-        handler_request.set_services(this);
-        HandlerResult result = call_handler(handler_request);
-        length = answer(handler_request, result, reply);
-        arena_.reset();  // after encoding: the response may point into the arena
+        length = serve(peer, request, now, reply);
     }
+    // Whatever was answered, block-wise replies included, is what a retransmission gets.
     exchanges_.insert(peer, request.message_id(), confirmable, Bytes(reply.data(), length), now);
+    return length;
+}
+
+// The block layer (RFC 7959) answers some requests itself: 2.31 Continue for an upload block,
+// a later block of a stored response, or an error. Otherwise the handler runs, once per upload
+// with the reassembled body, and its response is sliced into blocks when it is large.
+std::size_t ServerCore::serve(const Endpoint& peer, const MessageView& request, TimePoint now,
+                              MutableBytes reply) noexcept {
+    now_ = now;
+    echo_state_.reset();
+    if (needs_fresh_echo(peer, request)) return echo_challenge(peer, request, reply);
+    OutgoingResponse out;
+    BlockLayer::Plan plan = blocks_.before_handler(peer, request, now, out);
+    if (plan.answered) {
+        std::size_t length = encode_reply(request, out, reply);
+        if (over_amplification_limit(peer, request, length))
+            return echo_challenge(peer, request, reply);
+        return length;
+    }
+    ++stats_.requests;
+    deferred_granted_ = false;
+    observe_resource_.reset();
+    Request handler_request(request, peer, arena_, secure_);
+    if (plan.body) handler_request.set_payload(*plan.body);
+    handler_request.set_services(this);
+    HandlerResult result = call_handler(handler_request);
+    std::size_t length = answer(handler_request, plan, result, out, reply);
+    arena_.reset();  // after encoding: the response may point into the arena
     return length;
 }
 
@@ -168,10 +210,12 @@ void ServerCore::warn_if_slow(const Request& request, Duration elapsed) noexcept
             std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()));
 }
 
-std::size_t ServerCore::answer(Request& request, const HandlerResult& result,
+std::size_t ServerCore::answer(Request& request, BlockLayer::Plan& plan,
+                               const HandlerResult& result, OutgoingResponse& out,
                                MutableBytes reply) noexcept {
     const MessageView& message = request.message();
     bool confirmable = message.type() == MessageType::con;
+    if (request.deferral_requested() || !result) blocks_.finish(plan);
     if (request.deferral_requested() && !deferred_granted_) {
         // No deferral slot was free: tell the client when to try again (RFC 7252 §5.9.3.4).
         return respond(
@@ -182,7 +226,25 @@ std::size_t ServerCore::answer(Request& request, const HandlerResult& result,
         // §5.2.2: acknowledge now, answer later; or no answer at all.
         return confirmable ? reply_empty(MessageType::ack, message.message_id(), reply) : 0;
     }
-    return respond(message, *result, reply);
+    const Response& response = violates_accept(message, *result) ? not_acceptable_ : *result;
+    blocks_.shape(plan, request.peer(), message, response, now_, out);
+    std::optional<std::uint32_t> observe = settle_observation(request, plan, response);
+    if (observe) out.add_uint(OptionNumber::observe, *observe);
+    if (response.echo_requested()) add_echo(request.peer(), out);
+    std::size_t length = encode_reply(message, out, reply);
+    if (!over_amplification_limit(request.peer(), message, length)) return length;
+    if (observe) observers_.remove(request.peer(), message.token());
+    return echo_challenge(request.peer(), message, reply);
+}
+
+// An ACK or RST can only concern a CON or NON we sent: a separate response (RFC 7252 §4.2) or
+// a notification (RFC 7641 §3.6, §4.5).
+void ServerCore::on_ack_or_reset(const Endpoint& peer, const MessageView& message) noexcept {
+    bool reset = message.type() == MessageType::rst;
+    if (deferred_.on_ack_or_reset(peer, message.message_id(), reset)) return;
+    bool matched = reset ? observers_.on_reset(peer, message.message_id())
+                         : observers_.on_ack(peer, message.message_id());
+    if (!matched) ++stats_.ignored;
 }
 
 std::optional<DeferredResponse> ServerCore::defer(const Request& request) noexcept {
@@ -194,44 +256,30 @@ std::optional<DeferredResponse> ServerCore::defer(const Request& request) noexce
 
 void ServerCore::on_timers(TimePoint now, DatagramSink& out) noexcept {
     deferred_.poll(now, out, next_message_id_);
+    blocks_.expire(now);
+    observers_.poll(*hub_, now, out, next_message_id_, out.available());
 }
 
 // RFC 7252 §5.2.1: a CON request is answered piggybacked in the ACK with the same Message ID;
 // §5.2.3: a NON request gets a NON response with a fresh Message ID. Both echo the token (§5.3.1).
-namespace {
-
-// RFC 7252 §5.10.4: "If the preferred Content-Format cannot be returned, then a 4.06 'Not
-// Acceptable' MUST be sent". Checked for 2.05 responses that declare their Content-Format.
-bool violates_accept(const MessageView& request, const Response& response) noexcept {
-    if (response.code() != Code::content) return false;
-    auto accept = request.find_uint(OptionNumber::accept);
-    if (!accept) return false;
-    auto format = response.find(OptionNumber::content_format);
-    if (!format) return false;
-    return format->as_uint() != accept;
+std::size_t ServerCore::respond(const MessageView& request, const Response& response,
+                                MutableBytes reply) noexcept {
+    OutgoingResponse out;
+    out.assign(response);
+    return encode_reply(request, out, reply);
 }
 
-}  // namespace
-
-std::size_t ServerCore::respond(const MessageView& request, const Response& candidate,
-                                MutableBytes reply) noexcept {
-    const Response& response = violates_accept(request, candidate) ? not_acceptable_ : candidate;
+std::size_t ServerCore::encode_reply(const MessageView& request, const OutgoingResponse& response,
+                                     MutableBytes reply) noexcept {
     bool confirmable = request.type() == MessageType::con;
     MessageType type = confirmable ? MessageType::ack : MessageType::non;
     std::uint16_t message_id = confirmable ? request.message_id() : next_message_id();
     if (!response.overflowed()) {
-        std::array<Option, Response::max_options> options;
-        for (std::size_t i = 0; i < response.option_count(); ++i)
-            options[i] = response.option_at(i);
-        Message message{type,
-                        response.code(),
-                        message_id,
-                        request.token(),
-                        std::span(options.data(), response.option_count()),
-                        response.payload()};
+        Message message{
+            type, response.code, message_id, request.token(), response.options(), response.payload};
         if (auto written = encode(message, reply)) return *written;
         log(LogLevel::warn, "response %.4s does not fit %zu bytes: sending 5.00",
-            code_text(response.code()).text, reply.size());
+            code_text(response.code).text, reply.size());
     } else {
         log(LogLevel::warn, "response has more options than fit: sending 5.00");
     }

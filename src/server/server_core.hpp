@@ -6,18 +6,22 @@
 #include <memory>
 #include <vector>
 
+#include "block_layer.hpp"
 #include "coap/arena.hpp"
 #include "coap/endpoint.hpp"
 #include "coap/handler.hpp"
 #include "coap/server_config.hpp"
 #include "coap/time.hpp"
 #include "deferred_table.hpp"
+#include "echo_authority.hpp"
 #include "exchange_cache.hpp"
+#include "notification_hub.hpp"
+#include "observer_table.hpp"
 
 namespace coap::detail {
 
-/// Counters of one worker's message layer.
-struct CoreStats {
+/// Counters of one worker's message layer, block-wise counters included.
+struct CoreStats : BlockCounters {
     std::uint64_t requests = 0;    ///< Requests handed to the handler.
     std::uint64_t duplicates = 0;  ///< Retransmitted CON answered from the cache, or NON dropped.
     std::uint64_t ignored_version = 0;   ///< Unknown version: silently ignored (§3).
@@ -27,6 +31,15 @@ struct CoreStats {
     std::uint64_t ignored = 0;           ///< ACK, RST, NON empty/response messages dropped.
     std::uint64_t handler_failures = 0;  ///< Responses that could not be encoded, sent as 5.00.
     std::uint64_t slow_handlers = 0;     ///< Handler calls longer than config.handler_warn.
+    std::uint64_t echo_challenges = 0;   ///< 4.01 with an Echo value (RFC 9175 §2).
+    std::uint64_t observe_refused = 0;   ///< Registrations answered without Observe: table full.
+};
+
+/// What the workers of one server share: the latest representation of every observable
+/// resource, and the key of the Echo values (so that any worker accepts any worker's value).
+struct SharedServerState {
+    NotificationHub* hub = nullptr;           // nullptr: the core makes its own
+    const EchoSecret* echo_secret = nullptr;  // nullptr: a random one
 };
 
 class ServerCore final : public RequestServices {
@@ -39,7 +52,8 @@ class ServerCore final : public RequestServices {
     using Clock = TimePoint (*)() noexcept;
 
     ServerCore(const ServerConfig& config, const Handler& handler, bool secure,
-               std::uint64_t random_seed, std::uint32_t worker_index = 0, Clock clock = nullptr);
+               std::uint64_t random_seed, std::uint32_t worker_index = 0, Clock clock = nullptr,
+               SharedServerState shared = {});
 
     /// Handles one datagram from `peer` received at `now`. Writes the reply, if any, into `reply`
     /// (at least config.buffer_size bytes) and returns its length; 0 means send nothing.
@@ -57,21 +71,47 @@ class ServerCore final : public RequestServices {
     const CoreStats& stats() const noexcept { return stats_; }
     const ExchangeCache& exchanges() const noexcept { return exchanges_; }
     const DeferredTable& deferred() const noexcept { return deferred_; }
+    const BlockTransfers& block_transfers() const noexcept { return blocks_.transfers(); }
+
+    const ObserverTable& observers() const noexcept { return observers_; }
+    /// The representations notify() publishes; the core's own when none was shared.
+    NotificationHub& hub() noexcept { return *hub_; }
 
     std::optional<DeferredResponse> defer(const Request& request) noexcept override;
+    bool observe(const Request& request, ResourceId resource) noexcept override;
+    bool echo_verified(const Request& request) noexcept override;
 
   private:
     std::size_t on_malformed(Bytes datagram, ParseError error, MutableBytes reply) noexcept;
     std::size_t on_request(const Endpoint& peer, const MessageView& request, TimePoint now,
                            MutableBytes reply) noexcept;
+    std::size_t serve(const Endpoint& peer, const MessageView& request, TimePoint now,
+                      MutableBytes reply) noexcept;
     std::size_t respond(const MessageView& request, const Response& response,
                         MutableBytes reply) noexcept;
+    std::size_t encode_reply(const MessageView& request, const OutgoingResponse& response,
+                             MutableBytes reply) noexcept;
     std::size_t reply_empty(MessageType type, std::uint16_t message_id,
                             MutableBytes reply) noexcept;
     HandlerResult call_handler(Request& request) noexcept;
     void warn_if_slow(const Request& request, Duration elapsed) noexcept;
-    std::size_t answer(Request& request, const HandlerResult& result, MutableBytes reply) noexcept;
+    std::size_t answer(Request& request, BlockLayer::Plan& plan, const HandlerResult& result,
+                       OutgoingResponse& out, MutableBytes reply) noexcept;
     std::uint16_t next_message_id() noexcept { return next_message_id_++; }
+    void on_ack_or_reset(const Endpoint& peer, const MessageView& message) noexcept;
+
+    // server_core_observe.cpp: RFC 7641 registrations.
+    std::optional<std::uint32_t> settle_observation(const Request& request,
+                                                    const BlockLayer::Plan& plan,
+                                                    const Response& response) noexcept;
+    // server_core_echo.cpp: RFC 9175 §2.
+    bool needs_fresh_echo(const Endpoint& peer, const MessageView& request) noexcept;
+    bool over_amplification_limit(const Endpoint& peer, const MessageView& request,
+                                  std::size_t reply_length) noexcept;
+    std::size_t echo_challenge(const Endpoint& peer, const MessageView& request,
+                               MutableBytes reply) noexcept;
+    void add_echo(const Endpoint& peer, OutgoingResponse& out) noexcept;
+    bool verify_echo(const Endpoint& peer, const MessageView& request) noexcept;
 
     const Handler& handler_;
     std::vector<std::uint16_t> recognized_options_;
@@ -80,10 +120,18 @@ class ServerCore final : public RequestServices {
     ExchangeCache exchanges_;
     DeferredTable deferred_;
     CoreStats stats_{};
+    BlockLayer blocks_;  // counts into stats_
+    std::unique_ptr<NotificationHub> own_hub_;
+    NotificationHub* hub_;
+    ObserverTable observers_;
+    EchoAuthority echo_;
+    std::optional<ResourceId> observe_resource_;  // the handler being called made it observable
+    std::optional<bool> echo_state_;              // the request's Echo, once verified
+    bool echo_required_for_unsafe_;
+    bool echo_amplification_limit_;
     TimePoint now_{};                // of the datagram being handled, for defer()
     bool deferred_granted_ = false;  // the handler being called got a deferral slot
     std::uint32_t deferred_busy_max_age_;
-    bool handler_takes_block1_;  // option 27 in recognized_options: uploads go to the handler
     Duration handler_warn_;
     Response not_acceptable_ = Response::not_acceptable();
     Clock clock_;

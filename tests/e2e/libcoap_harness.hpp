@@ -102,15 +102,18 @@ inline std::string hex(const ByteVector& bytes) {
 
 class Coapd : public coap::test::CoapdProcess {
   public:
-    Coapd() : CoapdProcess(COAPD_PATH) {}
+    explicit Coapd(std::vector<std::string> args = {})
+        : CoapdProcess(COAPD_PATH, std::move(args)) {}
 };
 
 class CoapdE2E : public ::testing::Test {
   protected:
-    static void SetUpTestSuite() {
+    static void SetUpTestSuite() { start_coapd(); }
+    // Suites that need coapd flags define their own SetUpTestSuite calling this.
+    static void start_coapd(std::vector<std::string> args = {}) {
         start_error_.clear();
         try {
-            server_ = std::make_unique<Coapd>();
+            server_ = std::make_unique<Coapd>(std::move(args));
         } catch (const std::exception& error) {
             start_error_ = error.what();
         }

@@ -9,6 +9,7 @@
 #include "coap/log.hpp"
 #include "coap/router.hpp"
 #include "coap/server.hpp"
+#include "observe_resources.hpp"
 #include "plugtest.hpp"
 
 namespace {
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
     config.bind_address = "::";
     std::string log_level = "info";
     unsigned separate_delay_ms = 1000;
+    unsigned observe_period_ms = 5000;
     // Deduplication for 10 s at 250,000 requests/s per thread (the peak measured in
     // BENCHMARKS.md): 2.5 M exchanges of 48 bytes plus their responses. The memory is reserved
     // at start-up and becomes resident as traffic fills it.
@@ -61,6 +63,10 @@ int main(int argc, char** argv) {
     app.add_option("--separate-delay-ms", separate_delay_ms,
                    "How long /separate waits before its separate response")
         ->capture_default_str();
+    app.add_option("--observe-period-ms", observe_period_ms,
+                   "How often /obs and the other observable resources change")
+        ->capture_default_str()
+        ->check(CLI::Range(10, 3600000));
     CLI11_PARSE(app, argc, argv);
     config.exchange_cache_bytes = exchange_cache_mb * 1024u * 1024u;
 
@@ -73,8 +79,16 @@ int main(int argc, char** argv) {
         coap::Router router;
         coapd::add_plugtest_resources(router, separate);
         coapd::add_block_resources(router);
+        coapd::ObservableResources observables{std::chrono::milliseconds(observe_period_ms)};
+        observables.add_to(router);
         coap::Server server(config, coap::Handler(std::move(router)));
         separate.attach(&server);
+        observables.attach(&server);
+        // Destroyed before the server: the ticker must not notify a dead server.
+        struct TickerStop {
+            coapd::ObservableResources& resources;
+            ~TickerStop() { resources.stop(); }
+        } ticker_stop{observables};
         server.listen();
         running_server.store(&server);
         install_signal_handlers();

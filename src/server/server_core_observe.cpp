@@ -1,0 +1,51 @@
+// The server core's side of Observe (RFC 7641): registrations and deregistrations decided after
+// the handler ran. Notifications themselves go out from the ObserverTable in on_timers().
+#include "server_core.hpp"
+
+namespace coap::detail {
+
+namespace {
+
+// RFC 7641 §2 defines Observe for GET; RFC 8132 §2.4 extends it to FETCH.
+bool observable_method(Code method) noexcept {
+    return method == Code::get || method == Code::fetch;
+}
+
+}  // namespace
+
+bool ServerCore::observe(const Request& request, ResourceId resource) noexcept {
+    if (to_int(resource) >= hub_->resource_count()) return false;
+    observe_resource_ = resource;
+    auto observe = request.message().find_uint(OptionNumber::observe);
+    return observe == 0u && observable_method(request.method());
+}
+
+// §3.1/§4.1: Observe=0 on an observable resource with a 2.xx answer registers (or refreshes the
+// registration with the same token); §3.6: Observe=1 deregisters. A registration the table has
+// no room for is answered without Observe, which tells the client it is not registered.
+std::optional<std::uint32_t> ServerCore::settle_observation(const Request& request,
+                                                            const BlockLayer::Plan& plan,
+                                                            const Response& response) noexcept {
+    const MessageView& message = request.message();
+    auto observe = message.find_uint(OptionNumber::observe);
+    if (!observe || !observable_method(request.method())) return std::nullopt;
+    if (*observe == 1) {
+        observers_.remove(request.peer(), message.token());
+        return std::nullopt;
+    }
+    if (*observe != 0 || !observe_resource_) return std::nullopt;
+    if (!is_success(response.code())) {
+        // An error ends an earlier registration with this token (§4.2).
+        observers_.remove(request.peer(), message.token());
+        return std::nullopt;
+    }
+    Registration registration =
+        observers_.add(*observe_resource_, request.peer(), message.token(), plan.block2, now_);
+    if (registration == Registration::full) {
+        ++stats_.observe_refused;
+        return std::nullopt;
+    }
+    return observers_.next_sequence();
+}
+
+}  // namespace coap::detail
