@@ -11,10 +11,14 @@
 # time is utime+stime of the server process from /proc/PID/stat (clock ticks), which coap-bench
 # reads itself at the two edges of the measured window (--server-pid), divided by the requests
 # completed in that window. All traffic is on 127.0.0.1. Every server started is killed on exit.
+# coap-bench's default engine is the client library's (CON requests are retransmitted as RFC
+# 7252 §4.2 says); ENGINE=raw uses its hand-rolled sender instead (no retransmission, lost
+# requests written off after 2 s), the ceiling of the load generator.
 #
 # Environment: QUICK=1, BUILD (build dir, default build), PORT (first of three ports, default
 # 56830), ENDPOINTS (256), SERVER_CPU (0), CLIENT_CPU (1), OUR_PATH (/test),
-# LIBCOAP_PATH (/), REFLECTOR_PATH (/test), RESULTS (file to keep the JSON lines in).
+# LIBCOAP_PATH (/), REFLECTOR_PATH (/test), ENGINE (core or raw), RESULTS (file to keep the JSON
+# lines in).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -30,6 +34,7 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 OUR_PATH=${OUR_PATH:-/test}
 LIBCOAP_PATH=${LIBCOAP_PATH:-/}
 REFLECTOR_PATH=${REFLECTOR_PATH:-/test}
+ENGINE=${ENGINE:-core}
 if [[ ${QUICK:-0} == 1 ]]; then
     DURATION=2
     WARMUP=0.5
@@ -108,7 +113,7 @@ measure() {
         flags=()
         [[ $type == NON ]] && flags+=(--non)
         echo "  $name $path: $type window $window ..." >&2
-        line=$("$BENCH" --cpu "$CLIENT_CPU" --endpoints "$ENDPOINTS" --window "$window" \
+        line=$("$BENCH" --engine "$ENGINE" --cpu "$CLIENT_CPU" --endpoints "$ENDPOINTS" --window "$window" \
             --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER_PID" --json \
             "${flags[@]}" "coap://127.0.0.1:$port$path")
         echo "{\"server\":\"$name\",\"path\":\"$path\",\"result\":$line}" >>"$RESULTS"
@@ -118,7 +123,7 @@ measure() {
 echo "== compare_servers: $(date -u)" >&2
 echo "   CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores;" \
     "kernel $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-echo "   server on CPU $SERVER_CPU, coap-bench on CPU $CLIENT_CPU; $ENDPOINTS endpoints;" \
+echo "   server on CPU $SERVER_CPU, coap-bench (engine $ENGINE) on CPU $CLIENT_CPU; $ENDPOINTS endpoints;" \
     "${DURATION} s measured after ${WARMUP} s warm-up; CLK_TCK $(getconf CLK_TCK)" >&2
 
 start_server reflector "$PORT" "$REFLECTOR_PATH" \
@@ -157,15 +162,16 @@ function field(line, key,    rest) {
     key = server SUBSEP mode
     rates[key] = rate; cpus[key] = cpu_us
     if (!(mode in seen)) { seen[mode] = 1; modes[++mode_count] = mode }
-    rows[++row_count] = sprintf("| %-9s | %-15s | %-6s | %9.0f | %9.1f | %9.1f | %7.1f | %9.2f | %8s | %9s | %7.1f |",
+    rows[++row_count] = sprintf("| %-9s | %-15s | %-6s | %9.0f | %9.1f | %9.1f | %9.1f | %14.2f | %8s | %8s | %9s | %9s | %11.1f |",
         server, path, mode, rate, field($0, "p50"), field($0, "p99"),
-        field($0, "server_cpu_pct"), cpu_us, field($0, "timeouts"),
+        field($0, "server_cpu_pct"), cpu_us, field($0, "non_success"), field($0, "timeouts"),
+        field($0, "retransmissions"),
         field($0, "udp_rcvbuf_drops_host"), field($0, "client_cpu_pct"))
 }
 function ratio(a, b) { return (b + 0 > 0 && a != "" && a != "null") ? sprintf("%.2f", a / b) : "n/a" }
 END {
-    print "| server    | path            | mode   |     req/s |    p50 us |    p99 us | srv CPU % | srv CPU us/req | timeouts | UDP drops | bench CPU % |"
-    print "|-----------|-----------------|--------|----------:|----------:|----------:|----------:|---------------:|---------:|----------:|------------:|"
+    print "| server    | path            | mode   |     req/s |    p50 us |    p99 us | srv CPU % | srv CPU us/req | not 2.xx | timeouts |   retrans | UDP drops | bench CPU % |"
+    print "|-----------|-----------------|--------|----------:|----------:|----------:|----------:|---------------:|---------:|---------:|----------:|----------:|------------:|"
     for (i = 1; i <= row_count; ++i) print rows[i]
     print ""
     print "| mode   | req/s ours/libcoap | req/s ours/reflector | CPU us/req ours/libcoap | CPU us/req ours/reflector |"

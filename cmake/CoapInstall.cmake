@@ -32,7 +32,8 @@ configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/coap-config.cmake.in
 # Before 1.0 a minor release may change the API, so only the same minor version matches.
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/coap-config-version.cmake
                                  COMPATIBILITY SameMinorVersion)
-install(FILES ${PROJECT_BINARY_DIR}/coap-config.cmake ${PROJECT_BINARY_DIR}/coap-config-version.cmake
+install(FILES ${PROJECT_BINARY_DIR}/coap-config.cmake
+              ${PROJECT_BINARY_DIR}/coap-config-version.cmake
         DESTINATION ${COAP_CMAKE_INSTALL_DIR} COMPONENT coap_development)
 
 # coap.pc names the prefix the files are installed under, which is known only at install time

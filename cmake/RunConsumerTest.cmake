@@ -53,9 +53,11 @@ if(MODE STREQUAL "install")
   # Only the public headers, the libraries and the package files.
   file(GLOB_RECURSE installed RELATIVE ${PREFIX} ${PREFIX}/*)
   file(GLOB public RELATIVE ${SOURCE_DIR} ${SOURCE_DIR}/include/coap/*.hpp)
+  set(library_files "libcoap\\.a" "libcoap\\.so(\\.[0-9.]+)?" "cmake/coap/coap-[a-z-]+\\.cmake"
+                    "pkgconfig/coap\\.pc")
+  list(JOIN library_files "|" library_files)
   foreach(file IN LISTS installed)
-    if(NOT file IN_LIST public AND NOT file MATCHES
-       "^lib/(libcoap\\.a|libcoap\\.so(\\.[0-9.]+)?|cmake/coap/coap-[a-z-]+\\.cmake|pkgconfig/coap\\.pc)$")
+    if(NOT file IN_LIST public AND NOT file MATCHES "^lib/(${library_files})$")
       message(FATAL_ERROR "unexpected file installed: ${file}")
     endif()
   endforeach()
@@ -86,6 +88,9 @@ elseif(MODE STREQUAL "pkg_config")
   message("pkg-config coap: ${flags}")
   separate_arguments(flags UNIX_COMMAND "${flags}")
   separate_arguments(extra UNIX_COMMAND "${FLAGS}")
+  if(USE_SERVER)
+    list(APPEND extra -DCOAP_CONSUMER_USE_SERVER=1)
+  endif()
   run(${CXX} -std=c++20 ${extra} ${SOURCE_DIR}/tests/consumer/main.cpp ${flags}
       -Wl,-rpath,${PREFIX}/lib -o ${WORK_DIR}/consumer)
   run_consumer(${WORK_DIR}/consumer)

@@ -2,7 +2,8 @@
 // endpoints, at fuzzed times, through deduplication, routing, separate responses and timers.
 //
 // Input: records of [endpoint 1B][time step ms 2B][action 1B][length 2B][datagram].
-// Action bit 0 answers one pending deferral; bit 1 runs the timers.
+// Action bit 0 answers one pending deferral; bit 1 runs the timers; bit 2 publishes a new
+// representation of the observable /obs (notifications go out with the timers).
 // Invariants (trap on violation): every reply parses; a reply to a CON is an ACK or RST with the
 // request's Message ID; a reply to anything else is a NON or RST; replies fit buffer_size;
 // separate responses parse and carry the deferred request's token length.
@@ -48,8 +49,24 @@ coap::Handler make_handler() {
                  return coap::Response::ok(coap::Bytes(out.data(), out.size()));
              })
         .get("/throw", [](coap::Request&) -> coap::HandlerResult { throw 42; })
-        .get("/items/:id", [](coap::Request& r) -> coap::HandlerResult {
-            return coap::Response::ok(*r.param("id"));
+        .get("/items/:id",
+             [](coap::Request& r) -> coap::HandlerResult {
+                 return coap::Response::ok(*r.param("id"));
+             })
+        .get("/obs",
+             [](coap::Request& r) -> coap::HandlerResult {
+                 r.observe(coap::ResourceId{0});  // RFC 7641: Observe=0 registers
+                 return coap::Response::ok("o");
+             })
+        .get("/large", [](coap::Request&) -> coap::HandlerResult {
+            // Larger than a block: sliced with Block2, Size2 and an ETag (RFC 7959 §2.4).
+            static const std::array<std::uint8_t, 600> body = [] {
+                std::array<std::uint8_t, 600> b{};
+                for (std::size_t i = 0; i < b.size(); ++i)
+                    b[i] = static_cast<std::uint8_t>(i * 3);
+                return b;
+            }();
+            return coap::Response::ok(coap::Bytes(body.data(), body.size()));
         });
     return coap::Handler(std::move(router));
 }
@@ -75,6 +92,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     config.exchange_cache_bytes = 1024;
     config.max_arena_size = 2048;
     config.max_deferred = 2;
+    config.max_block_size = 128;  // validate(): buffer_size >= max_block_size + 128
+    config.max_block_transfers = 4;
+    config.max_block_payload = 2048;
+    config.max_observers = 8;
+    config.max_observe_resources = 1;
+    config.max_notification_bytes = 128;
+    static const bool valid = config.validate().empty();
+    check(valid);
     coap::detail::ServerCore core(config, handler, false, 12345);
     pending().clear();
     Sink sink;
@@ -86,6 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     coap::TimePoint now{};
     std::array<std::uint8_t, 512> reply{};
 
+    std::uint8_t published = 0;
     std::size_t pos = 0;
     while (size - pos >= 6) {
         const coap::Endpoint& peer = peers[data[pos] % peers.size()];
@@ -118,6 +144,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if ((action & 1) && !pending().empty()) {
             core.complete(pending().back(), coap::Response::ok("later"));
             pending().pop_back();
+        }
+        if (action & 4) {
+            std::array<std::uint8_t, 1> state{++published};
+            core.hub().publish(coap::ResourceId{0},
+                               coap::Response::ok(coap::Bytes(state.data(), state.size())));
         }
         if (action & 2) core.on_timers(now, sink);
     }

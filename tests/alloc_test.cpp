@@ -1,9 +1,13 @@
 // Steady-state hot paths allocate nothing: the server core answering requests through a router
-// (including duplicate detection and NON responses), and the client receiving notifications
-// into a caller's buffer.
+// (including duplicate detection and NON responses), observers being notified, Echo challenges,
+// and the client receiving notifications into a caller's buffer.
 #include <gtest/gtest.h>
+#include <openssl/crypto.h>
 
 #include <array>
+#include <atomic>
+#include <cstdlib>
+#include <iostream>
 #include <optional>
 #include <vector>
 
@@ -11,6 +15,27 @@
 #include "coap/router.hpp"
 #include "server/server_core.hpp"
 #include "support/count_allocations.hpp"
+
+namespace {
+
+// libcrypto allocates with malloc through CRYPTO_malloc, which the operator new counter does not
+// see: these hooks count those allocations, installed before main() as OpenSSL requires.
+std::atomic<std::size_t> libcrypto_allocations{0};
+void* counting_malloc(std::size_t size, const char*, int) {
+    ++libcrypto_allocations;
+    return std::malloc(size);
+}
+void* counting_realloc(void* p, std::size_t size, const char*, int) {
+    ++libcrypto_allocations;
+    return std::realloc(p, size);
+}
+void counting_free(void* p, const char*, int) {
+    std::free(p);
+}
+const bool libcrypto_hooks =
+    CRYPTO_set_mem_functions(counting_malloc, counting_realloc, counting_free) == 1;
+
+}  // namespace
 
 namespace coap {
 namespace {
@@ -174,6 +199,170 @@ TEST(Allocations, ClientReceivesNotificationsIntoACallersBufferWithoutAllocating
     run(1000, 10000);
     test::AllocationCounter::stop();
     EXPECT_EQ(test::AllocationCounter::count(), 0u);
+}
+
+// Records what on_timers sends without allocating: peer index (from the port), type and MID.
+class RecordingSink final : public detail::DatagramSink {
+  public:
+    struct Sent {
+        std::uint16_t port;
+        MessageType type;
+        std::uint16_t message_id;
+    };
+    bool send(const Endpoint& peer, Bytes datagram) noexcept override {
+        auto message = parse(datagram);
+        if (!message || count == sent.size()) return false;
+        sent[count++] = Sent{peer.port(), message->type(), message->message_id()};
+        return true;
+    }
+    std::array<Sent, 256> sent{};
+    std::size_t count = 0;
+};
+
+// RFC 7641 in steady state: 32 observers, a publish every 50 ms (every 5th confirmable) picked
+// up by on_timers, CON notifications acknowledged or reset, NON ones sometimes reset, every
+// removed observer registering again, and some CONs left unanswered so that retransmissions and
+// superseding (RFC 7641 §4.5.2) happen too.
+TEST(Allocations, ServerCoreObserveSteadyStateDoesNotAllocate) {
+    Router router;
+    router.get("/obs", [](Request& request) -> HandlerResult {
+        request.observe(ResourceId{0});
+        return Response::ok("registered");
+    });
+    Handler handler(std::move(router));
+    ServerConfig config;
+    config.exchange_count = 4096;
+    config.exchange_cache_bytes = 256 * 1024;
+    config.max_observers = 64;
+    config.max_observe_resources = 4;
+    config.observe_con_interval = 4;
+    detail::ServerCore core(config, handler, false, 44);
+
+    constexpr std::uint16_t first_port = 21000;
+    std::array<Endpoint, 32> peers;
+    for (std::size_t i = 0; i < peers.size(); ++i)
+        peers[i] = *Endpoint::from_literal("127.0.0.1", static_cast<std::uint16_t>(first_port + i));
+    std::array<std::uint8_t, 128> datagram{};
+    std::array<std::uint8_t, 1280> reply{};
+    std::array<std::uint8_t, 300> body{};
+    std::uint16_t next_id = 0;
+    TimePoint now{};
+    auto subscribe = [&](std::size_t i) {
+        std::array<std::uint8_t, 2> token{0x0b, static_cast<std::uint8_t>(i)};
+        auto n = MessageWriter(datagram)
+                     .header(MessageType::con, Code::get, next_id++, token)
+                     .uint_option(OptionNumber::observe, 0)
+                     .option(OptionNumber::uri_path, "obs")
+                     .finish();
+        std::size_t length = core.on_datagram(peers[i], Bytes(datagram.data(), *n), now, reply);
+        return length > 0 && parse(Bytes(reply.data(), length))->has(OptionNumber::observe);
+    };
+    auto answer = [&](const RecordingSink::Sent& sent, MessageType type) {
+        std::array<std::uint8_t, 4> empty{
+            static_cast<std::uint8_t>(0x40 | static_cast<unsigned>(type) << 4), 0,
+            static_cast<std::uint8_t>(sent.message_id >> 8),
+            static_cast<std::uint8_t>(sent.message_id)};
+        core.on_datagram(peers[sent.port - first_port], empty, now, reply);
+    };
+    std::size_t reset_count = 0, sent_count = 0;
+    auto run = [&](int publishes) {
+        for (int p = 0; p < publishes; ++p) {
+            now += 50ms;
+            body.fill(static_cast<std::uint8_t>(p));
+            auto type = p % 5 == 0 ? NotificationType::confirmable : NotificationType::automatic;
+            ASSERT_TRUE(core.hub().publish(ResourceId{0}, Response::ok(Bytes(body)), type));
+            RecordingSink sink;
+            core.on_timers(now, sink);
+            sent_count += sink.count;
+            for (std::size_t k = 0; k < sink.count; ++k) {
+                const RecordingSink::Sent& sent = sink.sent[k];
+                std::size_t turn = (static_cast<std::size_t>(p) + k) % 13;
+                if (turn == 0) {
+                    answer(sent, MessageType::rst);  // §3.6: the client forgot it
+                    ++reset_count;
+                    ASSERT_TRUE(subscribe(sent.port - first_port));
+                } else if (sent.type == MessageType::con && turn != 1) {
+                    answer(sent, MessageType::ack);  // turn 1: left for a retransmission
+                }
+            }
+            if (p % 100 == 99) {  // observers whose CON timed out come back (a refresh for others)
+                for (std::size_t i = 0; i < peers.size(); ++i)
+                    ASSERT_TRUE(subscribe(i));
+            }
+        }
+    };
+    for (std::size_t i = 0; i < peers.size(); ++i)
+        ASSERT_TRUE(subscribe(i));
+    run(200);  // warm-up
+    test::AllocationCounter::start();
+    run(1000);
+    test::AllocationCounter::stop();
+    EXPECT_EQ(test::AllocationCounter::count(), 0u);
+    EXPECT_EQ(core.observers().observers(), peers.size());
+    EXPECT_GT(reset_count, 100u);
+    EXPECT_GT(sent_count, 1000u * peers.size() / 2);
+    EXPECT_GT(core.observers().stats().retransmissions, 0u);
+    EXPECT_GT(core.observers().stats().notifications_con, 1000u);
+}
+
+// RFC 9175 §2 in steady state: a handler that wants a fresh request challenges, and the client
+// repeats the request with the Echo value. No operator new; libcrypto's own mallocs for the HMAC
+// (EVP_MAC_init/update/final on a reused context) are counted separately and reported.
+TEST(Allocations, EchoChallengesDoNotAllocateOutsideLibcrypto) {
+    Router router;
+    router.post("/act", [](Request& request) -> HandlerResult {
+        return request.echo_verified() ? Response::changed() : Response::echo_challenge();
+    });
+    Handler handler(std::move(router));
+    ServerConfig config;
+    config.exchange_count = 4096;
+    config.exchange_cache_bytes = 256 * 1024;
+    config.echo_required_for_unsafe = true;
+    detail::ServerCore core(config, handler, false, 45);
+    std::array<Endpoint, 16> peers;
+    for (std::size_t i = 0; i < peers.size(); ++i)
+        peers[i] = *Endpoint::from_literal("127.0.0.1", static_cast<std::uint16_t>(22000 + i));
+    std::array<std::uint8_t, 128> request{};
+    std::array<std::uint8_t, 1280> reply{};
+    std::array<std::uint8_t, 40> echo{};
+    std::uint16_t next_id = 0;
+    TimePoint now{};
+    auto run = [&](int rounds) {
+        for (int r = 0; r < rounds; ++r) {
+            const Endpoint& peer = peers[static_cast<std::size_t>(r) % peers.size()];
+            now += 1ms;
+            auto n = MessageWriter(request)
+                         .header(MessageType::con, Code::post, next_id++, as_bytes("ec"))
+                         .option(OptionNumber::uri_path, "act")
+                         .finish();
+            std::size_t length = core.on_datagram(peer, Bytes(request.data(), *n), now, reply);
+            auto challenge = parse(Bytes(reply.data(), length));
+            ASSERT_TRUE(challenge && challenge->code() == Code::unauthorized);
+            auto value = challenge->find(OptionNumber::echo);
+            ASSERT_TRUE(value && value->value.size() <= echo.size());
+            std::copy(value->value.begin(), value->value.end(), echo.begin());
+            n = MessageWriter(request)
+                    .header(MessageType::con, Code::post, next_id++, as_bytes("ec"))
+                    .option(OptionNumber::uri_path, "act")
+                    .option(OptionNumber::echo, Bytes(echo.data(), value->value.size()))
+                    .finish();
+            length = core.on_datagram(peer, Bytes(request.data(), *n), now, reply);
+            ASSERT_EQ(parse(Bytes(reply.data(), length))->code(), Code::changed);
+        }
+    };
+    run(100);  // warm-up
+    std::size_t libcrypto_before = libcrypto_allocations.load();
+    test::AllocationCounter::start();
+    run(2000);
+    test::AllocationCounter::stop();
+    EXPECT_EQ(test::AllocationCounter::count(), 0u);
+    EXPECT_EQ(core.stats().echo_challenges, 2100u);
+    if (libcrypto_hooks) {
+        // 2000 rounds: one MAC for the value made, one for the value verified.
+        double per_mac =
+            static_cast<double>(libcrypto_allocations.load() - libcrypto_before) / 4000;
+        std::cout << "libcrypto allocations per HMAC: " << per_mac << "\n";
+    }
 }
 
 }  // namespace

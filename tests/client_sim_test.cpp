@@ -164,6 +164,22 @@ class Simulation final : private DatagramSink {
         flush_client();
         return true;
     }
+    // step(), but never past `limit`: with nothing due by then, time moves to `limit` and only
+    // the timers run. The server's own retransmissions (CON notifications) are no event here.
+    void step_until(TimePoint limit) {
+        flush_client();
+        std::optional<TimePoint> next = link_.next();
+        if (auto deadline = client_.next_deadline(); deadline && (!next || *deadline < *next))
+            next = deadline;
+        if (next && *next <= limit) {
+            step();
+            return;
+        }
+        now_ = std::max(now_, limit);
+        server_.on_timers(now_, *this);
+        client_.on_timer(now_);
+        flush_client();
+    }
 
   private:
     bool send(const Endpoint&, Bytes datagram) noexcept override {
@@ -691,6 +707,212 @@ TEST(ClientSimTest, BlockWiseNotificationsOverALossyLinkArriveAsWholeVersions) {
     std::cout << delivered << " of " << final_version << " versions delivered whole, "
               << sim.client().notifications_abandoned() << " abandoned, datagrams "
               << sim.link().stats().sent << ", dropped " << sim.link().stats().dropped << "\n";
+}
+
+// RFC 7641 over the lossy link, both ends real: the client core observes a resource of the
+// server core, and the test publishes 50 versions through the server's hub. Notifications are
+// lost, duplicated and reordered; the client must see versions in increasing order, none twice
+// (RFC 7641 §3.4, RFC 7252 §4.5), and in the end the last one (§4.5: "eventually observes the
+// latest state"). The server sends NON except every 4th notification to an observer and the
+// versions published as confirmable, among them the last: a lost final NON would never be
+// repeated, so the application publishes its final state confirmable (§4.5's example).
+TEST(ClientSimTest, AnObservationOverALossyLinkEndsWithTheLatestVersion) {
+    constexpr int versions = 50;
+    std::string current = "0";
+    Router router;
+    router.get("/obs", [&](Request& r) -> HandlerResult {
+        r.observe(ResourceId{0});
+        return Response::ok(current);
+    });
+    Handler handler(std::move(router));
+    ClientConfig config;
+    config.max_retransmit = 12;  // the registration has to get through
+    Simulation sim(config, handler, 76410, [](ServerConfig& c) {
+        c.observe_con_interval = 4;
+        c.max_retransmit = 12;  // a CON notification lost 13 times would end the observation
+    });
+    Random random{4141 + seed_offset()};
+    std::array<Option, 1> path{Option{OptionNumber::uri_path, as_bytes("obs")}};
+    auto id = sim.client().observe(RequestSpec{Code::get, path, {}, false}, sim.now());
+    ASSERT_TRUE(id);
+
+    std::vector<int> seen;
+    auto drain = [&] {
+        while (auto n = sim.client().pop_notification(*id)) {
+            ASSERT_TRUE(n->result) << describe(n->result.error());
+            ASSERT_FALSE(n->last) << "the observation ended";
+            ASSERT_TRUE(n->result->message().has(OptionNumber::observe));
+            seen.push_back(std::stoi(std::string(n->result->text())));
+        }
+    };
+    int published = 0;
+    TimePoint next_publish = sim.now();
+    std::optional<TimePoint> give_up;
+    for (int steps = 0; !(published == versions && !seen.empty() && seen.back() == versions);
+         ++steps) {
+        ASSERT_LT(steps, 1000000);
+        drain();
+        if (give_up && sim.now() > *give_up) break;
+        // Versions are published once the registration's answer arrived, so none of them can
+        // reach the client both as that answer and as a notification.
+        if (!seen.empty() && published < versions && sim.now() >= next_publish) {
+            ++published;
+            current = std::to_string(published);
+            bool confirmable = published % 10 == 0 || published == versions;
+            ASSERT_TRUE(sim.server().hub().publish(
+                ResourceId{0}, Response::ok(current),
+                confirmable ? NotificationType::confirmable : NotificationType::automatic));
+            next_publish = sim.now() + std::chrono::milliseconds(random.below(1000));
+            if (published == versions) give_up = sim.now() + 30min;
+        }
+        sim.step_until(sim.now() + 100ms);  // on_timers at least every 100 ms
+    }
+    drain();
+    ASSERT_FALSE(seen.empty());
+    EXPECT_EQ(seen.front(), 0) << "the registration's answer";
+    for (std::size_t i = 1; i < seen.size(); ++i)
+        EXPECT_LT(seen[i - 1], seen[i]) << "out of order or twice, at " << i;
+    EXPECT_EQ(seen.back(), versions) << "the latest version never arrived";
+    EXPECT_EQ(sim.server().observers().observers(), 1u);
+    EXPECT_GT(sim.server().observers().stats().retransmissions, 0u);
+    std::cout << seen.size() - 1 << " of " << versions << " versions seen, server sent "
+              << sim.server().observers().stats().notifications_non << " NON and "
+              << sim.server().observers().stats().notifications_con << " CON notifications, "
+              << sim.server().observers().stats().retransmissions << " retransmissions ("
+              << sim.server().observers().stats().superseded << " superseded), datagrams "
+              << sim.link().stats().sent << ", dropped " << sim.link().stats().dropped << "\n";
+}
+
+// RFC 7641 §4.5 (ETSI TD_COAP_OBS_05, "client OFF"): the client goes away without a word. The
+// next CON notification is retransmitted MAX_RETRANSMIT times at ACK_TIMEOUT x [1, 1.5]
+// doubling (RFC 7252 §4.2), and when the last one times out the observer is removed: between
+// 62 and 93 seconds after the first transmission with the default parameters.
+TEST(ClientSimTest, AnObserverThatWentAwayIsRemovedAfterTheConNotificationTimesOut) {
+    Router router;
+    router.get("/obs", [&](Request& r) -> HandlerResult {
+        r.observe(ResourceId{0});
+        return Response::ok("0");
+    });
+    Handler handler(std::move(router));
+    ClientConfig config;
+    config.max_retransmit = 12;
+    Simulation sim(config, handler, 76411);
+    std::array<Option, 1> path{Option{OptionNumber::uri_path, as_bytes("obs")}};
+    auto id = sim.client().observe(RequestSpec{Code::get, path, {}, false}, sim.now());
+    ASSERT_TRUE(id);
+    while (!sim.client().pop_notification(*id))
+        ASSERT_TRUE(sim.step()) << "the registration never completed";
+    ASSERT_EQ(sim.server().observers().observers(), 1u);
+
+    // From now on the client neither receives nor sends: only the server's timers run.
+    struct Void final : DatagramSink {
+        bool send(const Endpoint&, Bytes) noexcept override {
+            ++sent;
+            return true;
+        }
+        int sent = 0;
+    } nowhere;
+    TimePoint gone = sim.now() + 1s;
+    ASSERT_TRUE(sim.server().hub().publish(ResourceId{0}, Response::ok("1"),
+                                           NotificationType::confirmable));
+    std::optional<Duration> removed_after;
+    for (TimePoint t = gone; t <= gone + 120s; t += 100ms) {
+        sim.server().on_timers(t, nowhere);
+        if (!removed_after && sim.server().observers().observers() == 0) removed_after = t - gone;
+    }
+    EXPECT_EQ(nowhere.sent, 5) << "one transmission and MAX_RETRANSMIT (4) retransmissions";
+    ASSERT_TRUE(removed_after) << "the observer was never removed";
+    EXPECT_GE(*removed_after, 62s);
+    EXPECT_LE(*removed_after, 93s + 200ms);
+    EXPECT_EQ(sim.server().observers().stats().removed_by_timeout, 1u);
+    EXPECT_EQ(sim.server().observers().in_flight(), 0u);
+}
+
+// RFC 7959 §2.6 with both ends real: the server core sends each large version as its first
+// block, with an ETag computed from the body (no representation sets one), and answers the
+// client's follow-up GETs for the other blocks; the client must assemble whole, consistent
+// versions, in order, and in the end the last one. `tweak` configures the server.
+void run_large_notifications(std::uint64_t seed, const std::function<void(ServerConfig&)>& tweak) {
+    constexpr int versions = 20;
+    auto body_of = [](int v) {
+        return body_of_size(2000 + 300 * static_cast<std::size_t>(v % 3),
+                            static_cast<std::uint8_t>(v));
+    };
+    ByteVector current = body_of(0);
+    Router router;
+    router.get("/obs", [&](Request& r) -> HandlerResult {
+        r.observe(ResourceId{0});
+        return Response::ok(Bytes(current));
+    });
+    Handler handler(std::move(router));
+    ClientConfig config;
+    config.max_retransmit = 12;
+    Simulation sim(config, handler, seed, [&](ServerConfig& c) {
+        c.max_retransmit = 12;
+        tweak(c);
+    });
+    Random random{seed + 1 + seed_offset()};
+    std::array<Option, 1> path{Option{OptionNumber::uri_path, as_bytes("obs")}};
+    auto id = sim.client().observe(RequestSpec{Code::get, path, {}, false}, sim.now());
+    ASSERT_TRUE(id);
+
+    std::vector<int> seen;
+    auto drain = [&] {
+        while (auto n = sim.client().pop_notification(*id)) {
+            ASSERT_TRUE(n->result) << describe(n->result.error());
+            ASSERT_FALSE(n->last) << "the observation ended";
+            ByteVector body(n->result->payload().begin(), n->result->payload().end());
+            int version = -1;
+            for (int v = 0; v <= versions && version < 0; ++v)
+                if (body == body_of(v)) version = v;
+            ASSERT_GE(version, 0) << "a notification that is no whole version";
+            seen.push_back(version);
+        }
+    };
+    int published = 0;
+    TimePoint next_publish = sim.now();
+    std::optional<TimePoint> give_up;
+    for (int steps = 0; !(published == versions && !seen.empty() && seen.back() == versions);
+         ++steps) {
+        ASSERT_LT(steps, 1000000);
+        drain();
+        if (give_up && sim.now() > *give_up) break;
+        if (!seen.empty() && published < versions && sim.now() >= next_publish) {
+            ++published;
+            current = body_of(published);
+            bool confirmable = published % 5 == 0 || published == versions;
+            ASSERT_TRUE(sim.server().hub().publish(
+                ResourceId{0}, Response::ok(Bytes(current)),
+                confirmable ? NotificationType::confirmable : NotificationType::automatic));
+            next_publish = sim.now() + std::chrono::milliseconds(1000 + random.below(4000));
+            if (published == versions) give_up = sim.now() + 30min;
+        }
+        sim.step_until(sim.now() + 100ms);
+    }
+    drain();
+    ASSERT_FALSE(seen.empty());
+    for (std::size_t i = 1; i < seen.size(); ++i)
+        EXPECT_LT(seen[i - 1], seen[i]) << "out of order or twice, at " << i;
+    EXPECT_EQ(seen.back(), versions) << "the latest version never arrived whole";
+    std::cout << seen.size() << " of " << versions + 1 << " versions seen whole, "
+              << sim.client().notifications_abandoned() << " abandoned, block2 served "
+              << sim.server().stats().block2_served << ", datagrams " << sim.link().stats().sent
+              << ", dropped " << sim.link().stats().dropped << "\n";
+}
+
+// Without transfer slots every follow-up runs the handler again: each block is cut from the
+// current body and carries its ETag, which must be the notification's for the same body.
+TEST(ClientSimTest, LargeNotificationsArriveWholeWhenFollowUpsRunTheHandlerAgain) {
+    run_large_notifications(76412, [](ServerConfig& c) { c.max_block_transfers = 0; });
+}
+
+// Known bug (block layer, not fixed here): when the client abandons a fetch (a newer
+// notification came), the body kept for that fetch stays in its transfer slot, and every later
+// notification's "Block2 NUM 1" is served from it, with the old ETag; each such request keeps
+// the slot alive, so no later version is ever completed. Enable once the block layer no longer
+// keeps bodies of observable resources (or the client restarts a fetch at NUM 0).
+TEST(ClientSimTest, LargeNotificationsArriveWholeWithKeptBodies) {
+    run_large_notifications(76413, [](ServerConfig&) {});
 }
 
 }  // namespace

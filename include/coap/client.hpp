@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "coap/export.hpp"
 #include "coap/bytes.hpp"
 #include "coap/codes.hpp"
 #include "coap/content_format.hpp"
@@ -66,11 +67,11 @@ enum class ClientError : std::uint8_t {
 };
 
 /// A short English description, e.g. "no acknowledgement before the retransmissions ran out".
-std::string_view describe(ClientError error) noexcept;
+COAP_API std::string_view describe(ClientError error) noexcept;
 
 /// A response received by the client. Owns its bytes; for block-wise responses, `payload()` is
 /// the reassembled body and `message()` the last block's datagram.
-class ClientResponse {
+class COAP_API ClientResponse {
   public:
     ClientResponse() = default;
     ClientResponse(std::vector<std::uint8_t> datagram, std::vector<std::uint8_t> body,
@@ -142,7 +143,7 @@ struct Notification {
 };
 
 /// A running observation, from `Client::observe`. Move-only; cancels itself when destroyed.
-class Observation {
+class COAP_API Observation {
   public:
     Observation() = default;
     Observation(Client* client, RequestHandle id) : client_(client), id_(id) {}
@@ -176,7 +177,7 @@ class Observation {
 
 /// A client talking to one server over a connected UDP socket. Not thread-safe: use one per
 /// thread (or guard it). Blocking calls and submit/poll share one engine and can be mixed.
-class Client {
+class COAP_API Client {
   public:
     /// Resolves the host and connects the socket. Throws std::invalid_argument for a bad
     /// configuration and std::system_error when the host cannot be resolved or reached.

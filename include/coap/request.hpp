@@ -6,6 +6,7 @@
 #include <optional>
 #include <string_view>
 
+#include "coap/export.hpp"
 #include "coap/arena.hpp"
 #include "coap/content_format.hpp"
 #include "coap/deferred.hpp"
@@ -19,7 +20,7 @@ class Request;
 
 namespace detail {
 /// What the server core lends a request so that handlers can reach per-request services.
-class RequestServices {
+class COAP_API RequestServices {
   public:
     virtual std::optional<DeferredResponse> defer(const Request& request) noexcept = 0;
     virtual bool observe(const Request& request, ResourceId resource) noexcept = 0;
@@ -39,7 +40,7 @@ struct RouteParam {
 
 /// A request as a handler sees it. Everything it returns views the datagram or the arena and is
 /// valid only during the handler call.
-class Request {
+class COAP_API Request {
   public:
     static constexpr std::size_t max_params = 8;
 

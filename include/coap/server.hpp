@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 
+#include "coap/export.hpp"
 #include "coap/handler.hpp"
 #include "coap/observe.hpp"
 #include "coap/server_config.hpp"
@@ -39,6 +40,10 @@ struct ServerStats {
     std::uint64_t observers_removed = 0;             ///< Observers gone by RST, timeout or error.
     std::uint64_t observe_refused = 0;  ///< Registrations refused: no observer slot free.
     std::uint64_t echo_challenges = 0;  ///< 4.01 with an Echo value (RFC 9175 §2).
+    std::uint64_t rate_limited = 0;     ///< Requests refused by the per-IP rate limit.
+    std::uint64_t shed = 0;             ///< Requests refused while shedding load.
+    /// The highest load level of any worker right now: 0 normal, 1 throttled, 2 shedding.
+    std::uint8_t load_level = 0;
 };
 
 /// A CoAP server over UDP (RFC 7252). Construct it, then either call run() (blocking, one
@@ -48,7 +53,7 @@ struct ServerStats {
 ///         return coap::Response::ok(request.payload());
 ///     });
 ///     server.run();
-class Server {
+class COAP_API Server {
   public:
     /// Validates the configuration (throws std::invalid_argument with the reason) and keeps the
     /// handler. Memory is reserved when listening starts.

@@ -6,12 +6,20 @@
 #include <string_view>
 #include <vector>
 
+#include "coap/export.hpp"
 #include "coap/time.hpp"
 
 namespace coap {
 
+/// What an overloaded server answers to a request it refuses (rate limited or shedding).
+enum class OverloadReply : std::uint8_t {
+    too_many_requests,  ///< 4.29 Too Many Requests with Max-Age (RFC 8516).
+    reset,              ///< An RST (RFC 7252 §4.2, §4.3).
+    silence,            ///< Nothing.
+};
+
 /// Server settings. Every field has a working default; `validate()` explains what is wrong.
-struct ServerConfig {
+struct COAP_API ServerConfig {
     /// UDP port to listen on (RFC 7252 §6.1 default 5683).
     std::uint16_t port = 5683;
     /// "0.0.0.0" (all IPv4), "::" (dual stack), "127.0.0.1", "::1" or any local address.
@@ -67,7 +75,7 @@ struct ServerConfig {
     std::uint32_t max_observe_resources = 64;
     /// Largest notification (code, options and payload, encoded) that Server::notify accepts.
     /// Payloads above max_block_size go out as their first block (RFC 7959 §2.6). Each resource
-    /// holds one in a shared slot and three per thread.
+    /// holds one in a shared slot and two per thread.
     std::uint32_t max_notification_bytes = 4096;
     /// Every Nth notification to an observer is CON (RFC 7641 §4.5), so that observers that
     /// went away are noticed and removed; 0 sends NON only, 1 CON only.
@@ -96,10 +104,17 @@ struct ServerConfig {
     std::uint32_t rate_limit_ip_count = 1024;
     std::uint32_t rate_limit_tokens_per_sec = 100;
     std::uint32_t rate_limit_burst = 200;
-    /// Load levels by pool use in percent: throttle, shed, and recover below.
+    /// Load levels by the receive ring's fill in percent (datagrams handled in one batch against
+    /// buffer_count): throttle, shed, and recover below. Throttled: the per-IP rate limit
+    /// applies. Shedding: new requests are refused; retransmissions are still answered from
+    /// the duplicate cache.
     std::uint8_t load_shed_throttle_pct = 75;
     std::uint8_t load_shed_critical_pct = 90;
     std::uint8_t load_shed_recover_pct = 50;
+    /// The answer to a refused CON request (default 4.29 with Max-Age, RFC 8516) and to a
+    /// refused NON request (default silence, RFC 7252 §4.3).
+    OverloadReply overload_reply_con = OverloadReply::too_many_requests;
+    OverloadReply overload_reply_non = OverloadReply::silence;
     /// Log a warning for handlers slower than this; 0 disables (and skips the clock reads).
     Duration handler_warn = Duration::zero();
     /// Restarts of a worker thread that exits with an error before giving up.

@@ -56,8 +56,9 @@ Expected<bool, CodecError> apply_extension(std::uint16_t type, Bytes data,
 Expected<HelloExtensions, CodecError> read_extensions(WireReader& reader) noexcept {
     HelloExtensions extensions;
     if (!reader.ok() || reader.remaining() == 0) return extensions;
-    WireReader list(reader.vector16());
+    extensions.raw = reader.vector16();
     if (!reader.ok()) return unexpected(CodecError::truncated);
+    WireReader list(extensions.raw);
     while (list.remaining() > 0) {
         const std::uint16_t type = list.u16();
         const Bytes data = list.vector16();

@@ -75,6 +75,7 @@ struct HelloExtensions {
     bool renegotiation_info = false;      // RFC 5746: renegotiated_connection<0..255>
     Bytes renegotiated_connection;
     bool unknown_extensions = false;  // some other extension was present (parse only)
+    Bytes raw;  // the whole extension list as received, without its length (parse only)
 };
 
 struct ClientHello {

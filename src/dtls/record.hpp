@@ -32,6 +32,8 @@ enum class RecordError : std::uint8_t {
     unsupported,       // the suite's AEAD algorithm is not implemented
     bad_record_mac,    // authentication failed
     crypto_failure,    // OpenSSL failed to seal
+    bad_epoch,         // not the epoch the receiver reads (RFC 6347 §4.1: discarded)
+    replayed,          // already received, or left of the anti-replay window (§4.1.2.6)
 };
 
 struct RecordHeader {

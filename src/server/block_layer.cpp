@@ -246,7 +246,8 @@ void BlockLayer::shape(Plan& plan, const Endpoint& peer, const MessageView& requ
     // body is the same whether a block comes from the stored body or from a rerun handler.
     std::optional<std::uint64_t> etag;
     if (!response.find(OptionNumber::etag)) etag = body_hash(body);
-    BlockTransfer* stored = more ? store(plan, peer, request, response, etag, now) : nullptr;
+    BlockTransfer* stored =
+        more && plan.keep_body ? store(plan, peer, request, response, etag, now) : nullptr;
     finish(plan);
     if (stored != nullptr) {
         // Rebuilt from the stored copy: the response's views may have pointed into the upload

@@ -38,6 +38,11 @@ class BlockLayer {
         /// The upload's slot, reused to keep a block-wise response to it.
         BlockTransfer* transfer = nullptr;
         std::optional<std::uint64_t> key;
+        /// Keep a large response's body for the follow-up blocks. Off for observable resources:
+        /// their representation changes, and a kept body would serve an old version to the
+        /// follow-ups of every later notification (RFC 7959 §2.6); a rerun handler serves the
+        /// current one, and the body's ETag tells the client when it changed.
+        bool keep_body = true;
     };
 
     /// Sized from max_block_transfers, max_block_payload, block_transfer_timeout and

@@ -81,7 +81,7 @@ bool NotificationTail::build(Bytes representation, std::uint32_t sequence) noexc
     payload_begin_ = full_.end - payload_size_;
 
     // RFC 7959 §2.6: the first block, with NUM 0 and M 1 (the SZX byte is patched per observer),
-    // Size2 and an ETag (the representation's own, else a hash of the body, §2.4).
+    // Size2 and an ETag (the representation's own, else the block layer's hash of the body, §2.4).
     has_first_block_ = payload_size_ > 16;  // larger than the smallest block
     if (has_first_block_) {
         auto etag = body_etag(payload);

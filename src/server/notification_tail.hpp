@@ -7,24 +7,19 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "block_transfers.hpp"  // body_hash()
 #include "coap/bytes.hpp"
 #include "coap/codes.hpp"
 #include "coap/message.hpp"
 
 namespace coap::detail {
 
-/// The ETag used for a body that has none of its own, when it goes out block-wise (RFC 7959
-/// §2.4, §2.6): 64-bit FNV-1a with a splitmix64 finaliser. It only has to change when the body
-/// changes (RFC 7252 §5.10.6), and every block of one body must carry the same one, so the block
-/// layer uses this same function for GET responses.
+/// The ETag of a body that has none of its own, when it goes out block-wise (RFC 7959 §2.4,
+/// §2.6): the block layer's body_hash, big endian as OutgoingResponse::add_etag writes it. A
+/// notification's first block and the blocks a client then fetches with GET must carry the same
+/// one, or the client drops the notification as changed.
 inline std::array<std::uint8_t, 8> body_etag(Bytes body) noexcept {
-    std::uint64_t hash = 0xcbf29ce484222325ull;
-    for (std::uint8_t byte : body)
-        hash = (hash ^ byte) * 0x100000001b3ull;
-    hash ^= body.size();
-    hash = (hash ^ (hash >> 30)) * 0xbf58476d1ce4e5b9ull;
-    hash = (hash ^ (hash >> 27)) * 0x94d049bb133111ebull;
-    hash ^= hash >> 31;
+    std::uint64_t hash = body_hash(body);
     std::array<std::uint8_t, 8> tag{};
     for (std::size_t i = 0; i < tag.size(); ++i)
         tag[i] = static_cast<std::uint8_t>(hash >> (56 - 8 * i));

@@ -1,6 +1,7 @@
 // The public Server: one protocol core and one io_uring worker per thread, nothing shared.
 #include "coap/server.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -211,6 +212,10 @@ ServerStats Server::stats() const noexcept {
         total.block1_continues += core.block1_continues;
         total.block_errors += core.block_incomplete + core.block_too_large + core.block_busy;
         total.echo_challenges += core.echo_challenges;
+        total.rate_limited += core.rate_limited;
+        total.shed += core.shed;
+        total.load_level =
+            std::max(total.load_level, static_cast<std::uint8_t>(worker->core.load_level()));
         total.observe_refused += core.observe_refused;
         const detail::ObserverTable& observers = worker->core.observers();
         const auto& observed = observers.stats();

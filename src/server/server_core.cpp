@@ -44,6 +44,18 @@ std::unique_ptr<NotificationHub> hub_unless_shared(const ServerConfig& config,
                                              config.max_notification_bytes);
 }
 
+Refusal refusal_for(OverloadReply reply) {
+    switch (reply) {
+        case OverloadReply::too_many_requests:
+            return Refusal::too_many_requests;
+        case OverloadReply::reset:
+            return Refusal::reset;
+        case OverloadReply::silence:
+            break;
+    }
+    return Refusal::silence;
+}
+
 EchoSecret echo_secret(const SharedServerState& shared) {
     return shared.echo_secret != nullptr ? *shared.echo_secret : EchoAuthority::random_secret();
 }
@@ -67,6 +79,13 @@ ServerCore::ServerCore(const ServerConfig& config, const Handler& handler, bool 
       hub_(shared.hub != nullptr ? shared.hub : own_hub_.get()),
       observers_(observer_config(config), random_seed ^ 0x6f627365727665ull),
       echo_(echo_secret(shared), config.echo_freshness),
+      rate_limiter_(config.rate_limit_ip_count, config.rate_limit_tokens_per_sec,
+                    config.rate_limit_burst, random_seed ^ 0x726174656c696dull),
+      load_(config.load_shed_throttle_pct, config.load_shed_critical_pct,
+            config.load_shed_recover_pct),
+      refusal_policy_{refusal_for(config.overload_reply_con),
+                      refusal_for(config.overload_reply_non)},
+      receive_buffers_(config.buffer_count),
       echo_required_for_unsafe_(config.echo_required_for_unsafe),
       echo_amplification_limit_(config.echo_amplification_limit),
       deferred_busy_max_age_(config.deferred_busy_max_age),
@@ -79,6 +98,7 @@ ServerCore::ServerCore(const ServerConfig& config, const Handler& handler, bool 
 std::size_t ServerCore::on_datagram(const Endpoint& peer, Bytes datagram, TimePoint now,
                                     MutableBytes reply) noexcept {
     reply = reply.first(std::min<std::size_t>(reply.size(), buffer_size_));
+    ++batch_datagrams_;
     auto message = parse(datagram);
     if (!message) return on_malformed(datagram, message.error(), reply);
 
@@ -134,6 +154,7 @@ std::size_t ServerCore::on_request(const Endpoint& peer, const MessageView& requ
     }
 
     std::size_t length;
+    if (!admit(peer, request, now, reply, length)) return length;  // refusals are not cached
     if (first_unrecognized_critical(request, recognized_options_)) {
         // RFC 7252 §5.4.1: 4.02 (Bad Option) for an unrecognized critical option in a CON
         // request; a NON one is rejected (§4.3), here with a matching RST so the client learns.
@@ -227,11 +248,21 @@ std::size_t ServerCore::answer(Request& request, BlockLayer::Plan& plan,
         return confirmable ? reply_empty(MessageType::ack, message.message_id(), reply) : 0;
     }
     const Response& response = violates_accept(message, *result) ? not_acceptable_ : *result;
+    plan.keep_body = !observe_resource_.has_value();
     blocks_.shape(plan, request.peer(), message, response, now_, out);
-    std::optional<std::uint32_t> observe = settle_observation(request, plan, response);
+    // RFC 7641 §4.1, §4.2: what goes out decides, not what the handler returned: the block
+    // layer may answer 4.02 (Block2 beyond the end), and an overflowed response becomes 5.00.
+    Response outcome =
+        Response::with_code(out.overflowed() ? Code::internal_server_error : out.code);
+    std::optional<std::uint32_t> observe = settle_observation(request, plan, outcome);
     if (observe) out.add_uint(OptionNumber::observe, *observe);
-    if (response.echo_requested()) add_echo(request.peer(), out);
+    if (response.echo_requested()) {  // Response::echo_challenge()
+        ++stats_.echo_challenges;
+        add_echo(request.peer(), out);
+    }
     std::size_t length = encode_reply(message, out, reply);
+    bool fell_back = length >= 2 && reply[1] != static_cast<std::uint8_t>(out.code);  // 5.00
+    if (observe && fell_back) observers_.remove(request.peer(), message.token());
     if (!over_amplification_limit(request.peer(), message, length)) return length;
     if (observe) observers_.remove(request.peer(), message.token());
     return echo_challenge(request.peer(), message, reply);
@@ -255,6 +286,7 @@ std::optional<DeferredResponse> ServerCore::defer(const Request& request) noexce
 }
 
 void ServerCore::on_timers(TimePoint now, DatagramSink& out) noexcept {
+    update_load();
     deferred_.poll(now, out, next_message_id_);
     blocks_.expire(now);
     observers_.poll(*hub_, now, out, next_message_id_, out.available());

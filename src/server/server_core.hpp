@@ -15,8 +15,11 @@
 #include "deferred_table.hpp"
 #include "echo_authority.hpp"
 #include "exchange_cache.hpp"
+#include "load_monitor.hpp"
 #include "notification_hub.hpp"
 #include "observer_table.hpp"
+#include "rate_limiter.hpp"
+#include "refusal.hpp"
 
 namespace coap::detail {
 
@@ -33,6 +36,8 @@ struct CoreStats : BlockCounters {
     std::uint64_t slow_handlers = 0;     ///< Handler calls longer than config.handler_warn.
     std::uint64_t echo_challenges = 0;   ///< 4.01 with an Echo value (RFC 9175 §2).
     std::uint64_t observe_refused = 0;   ///< Registrations answered without Observe: table full.
+    std::uint64_t rate_limited = 0;      ///< Requests refused by the per-IP rate limit.
+    std::uint64_t shed = 0;              ///< Requests refused while shedding load.
 };
 
 /// What the workers of one server share: the latest representation of every observable
@@ -74,6 +79,8 @@ class ServerCore final : public RequestServices {
     const BlockTransfers& block_transfers() const noexcept { return blocks_.transfers(); }
 
     const ObserverTable& observers() const noexcept { return observers_; }
+    LoadLevel load_level() const noexcept { return load_.level(); }
+    const RateLimiter& rate_limiter() const noexcept { return rate_limiter_; }
     /// The representations notify() publishes; the core's own when none was shared.
     NotificationHub& hub() noexcept { return *hub_; }
 
@@ -104,6 +111,10 @@ class ServerCore final : public RequestServices {
     std::optional<std::uint32_t> settle_observation(const Request& request,
                                                     const BlockLayer::Plan& plan,
                                                     const Response& response) noexcept;
+    // server_core_overload.cpp: rate limiting and load shedding.
+    bool admit(const Endpoint& peer, const MessageView& request, TimePoint now, MutableBytes reply,
+               std::size_t& length) noexcept;
+    void update_load() noexcept;
     // server_core_echo.cpp: RFC 9175 §2.
     bool needs_fresh_echo(const Endpoint& peer, const MessageView& request) noexcept;
     bool over_amplification_limit(const Endpoint& peer, const MessageView& request,
@@ -127,6 +138,11 @@ class ServerCore final : public RequestServices {
     EchoAuthority echo_;
     std::optional<ResourceId> observe_resource_;  // the handler being called made it observable
     std::optional<bool> echo_state_;              // the request's Echo, once verified
+    RateLimiter rate_limiter_;
+    LoadMonitor load_;
+    RefusalPolicy refusal_policy_;
+    std::uint32_t batch_datagrams_ = 0;  // since the last on_timers()
+    std::uint32_t receive_buffers_;
     bool echo_required_for_unsafe_;
     bool echo_amplification_limit_;
     TimePoint now_{};                // of the datagram being handled, for defer()

@@ -43,7 +43,9 @@ bool ServerCore::echo_verified(const Request& request) noexcept {
 // §2.4 item 1: an unsafe request must be fresh before it is acted upon.
 bool ServerCore::needs_fresh_echo(const Endpoint& peer, const MessageView& request) noexcept {
     if (!echo_required_for_unsafe_ || !is_unsafe(request.code())) return false;
-    if (continues_upload(request)) return false;
+    // A later block continues an upload whose first block was fresh; the handler runs once, with
+    // the whole body. Blocks a handler reassembles itself reach it one by one: each needs Echo.
+    if (blocks_.reassembles_uploads() && continues_upload(request)) return false;
     return !verify_echo(peer, request);
 }
 

@@ -28,24 +28,19 @@ std::optional<std::uint32_t> ServerCore::settle_observation(const Request& reque
                                                             const Response& response) noexcept {
     const MessageView& message = request.message();
     auto observe = message.find_uint(OptionNumber::observe);
-    if (!observe || !observable_method(request.method())) return std::nullopt;
-    if (*observe == 1) {
-        observers_.remove(request.peer(), message.token());
-        return std::nullopt;
-    }
-    if (*observe != 0 || !observe_resource_) return std::nullopt;
-    if (!is_success(response.code())) {
-        // An error ends an earlier registration with this token (§4.2).
-        observers_.remove(request.peer(), message.token());
-        return std::nullopt;
-    }
-    Registration registration =
-        observers_.add(*observe_resource_, request.peer(), message.token(), plan.block2, now_);
-    if (registration == Registration::full) {
+    if (!observe || *observe > 1 || !observable_method(request.method())) return std::nullopt;
+    if (*observe == 0 && observe_resource_ && is_success(response.code())) {
+        Registration registration =
+            observers_.add(*observe_resource_, request.peer(), message.token(), plan.block2, now_);
+        if (registration != Registration::full) return observers_.next_sequence();
         ++stats_.observe_refused;
         return std::nullopt;
     }
-    return observers_.next_sequence();
+    // Observe=1, or a registration answered without Observe (an error, §4.2, or a resource that
+    // is not observable): the client takes the observation as ended (§3.2), so an earlier entry
+    // with this token must not go on notifying it.
+    observers_.remove(request.peer(), message.token());
+    return std::nullopt;
 }
 
 }  // namespace coap::detail

@@ -2,6 +2,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -11,6 +12,7 @@
 #include "coap/server.hpp"
 #include "observe_resources.hpp"
 #include "plugtest.hpp"
+#include "stats_printer.hpp"
 
 namespace {
 
@@ -67,8 +69,37 @@ int main(int argc, char** argv) {
                    "How often /obs and the other observable resources change")
         ->capture_default_str()
         ->check(CLI::Range(10, 3600000));
+    app.add_option("--max-observers", config.max_observers,
+                   "Observers per thread (RFC 7641), reserved at start-up")
+        ->capture_default_str();
+    app.add_flag("--echo-amplification", config.echo_amplification_limit,
+                 "Answer unverified clients at most 3x their request's size, else 4.01 with Echo "
+                 "(RFC 9175 §2.4)");
+    app.add_flag("--echo-unsafe", config.echo_required_for_unsafe,
+                 "Require a fresh Echo for POST, PUT, DELETE, PATCH and iPATCH (RFC 9175 §2.4)");
+    app.add_option("--rate-limit", config.rate_limit_tokens_per_sec,
+                   "Requests per second per client IP while throttled")
+        ->capture_default_str();
+    app.add_option("--rate-limit-burst", config.rate_limit_burst, "Burst per client IP")
+        ->capture_default_str();
+    app.add_option("--rate-limit-ips", config.rate_limit_ip_count,
+                   "Client IPs tracked for rate limiting (0 disables it)")
+        ->capture_default_str();
+    std::string overload_reply = "429";
+    app.add_option("--overload-reply", overload_reply,
+                   "Answer to refused CON requests when overloaded: 429, rst or silence")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"429", "rst", "silence"}));
+    unsigned stats_interval = 0;
+    app.add_option("--stats-interval", stats_interval,
+                   "Print the server's counters every N seconds (0: only at exit)")
+        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     config.exchange_cache_bytes = exchange_cache_mb * 1024u * 1024u;
+    config.overload_reply_con = overload_reply == "rst" ? coap::OverloadReply::reset
+                                : overload_reply == "silence"
+                                    ? coap::OverloadReply::silence
+                                    : coap::OverloadReply::too_many_requests;
 
     coap::LogLevel level;
     coap::parse_log_level(log_level, level);
@@ -90,6 +121,7 @@ int main(int argc, char** argv) {
             ~TickerStop() { resources.stop(); }
         } ticker_stop{observables};
         server.listen();
+        coapd::StatsPrinter stats_printer(server, std::chrono::seconds(stats_interval));
         running_server.store(&server);
         install_signal_handlers();
         std::printf("coapd: serving coap://%s%s%s:%u with %u thread(s)\n",
@@ -105,6 +137,7 @@ int main(int argc, char** argv) {
                     static_cast<unsigned long long>(stats.requests),
                     static_cast<unsigned long long>(stats.duplicates),
                     static_cast<unsigned long long>(stats.format_errors));
+        if (stats_interval > 0) coapd::StatsPrinter::print(stats);
     } catch (const std::exception& error) {
         std::fprintf(stderr, "coapd: %s\n", error.what());
         return 1;

@@ -1,0 +1,17 @@
+// coap-bench's output: a table for people, one JSON object for scripts
+// (bench/compare_servers.sh reads type, window, requests_per_s, p50, p99, timeouts,
+// server_cpu_pct, server_cpu_us_per_request, udp_rcvbuf_drops_host and client_cpu_pct).
+#pragma once
+
+#include <string>
+
+#include "bench/bench_types.hpp"
+
+namespace coap::bench {
+
+/// Notes on stderr: endpoints that ran out of Message IDs, answers that were not 2.xx, errors.
+void print_warnings(const BenchOptions& options, const RunResult& result);
+void print_table(const BenchOptions& options, const RunResult& result);
+void print_json(const BenchOptions& options, const std::string& target, const RunResult& result);
+
+}  // namespace coap::bench
