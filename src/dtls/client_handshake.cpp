@@ -187,20 +187,6 @@ ClientHandshake::State ClientHandshake::accept_change_cipher_spec(const Handshak
     return State::await_finished;
 }
 
-bool ClientHandshake::finished_ok(const HandshakeMessage& message, Transmit& tx) noexcept {
-    switch (check_peer_finished(message)) {
-        case FinishedCheck::valid:
-            return true;
-        case FinishedCheck::malformed:
-            fail(AlertDescription::decode_error, tx);
-            return false;
-        case FinishedCheck::mismatch:
-            fail(AlertDescription::decrypt_error, tx);  // RFC 5246 §7.2.2
-            return false;
-    }
-    return false;
-}
-
 ClientHandshake::State ClientHandshake::accept_finished(const HandshakeMessage* message, TimePoint,
                                                         Transmit& tx) noexcept {
     if (message->epoch != 1) return state_;  // must be protected; plaintext ones are dropped

@@ -80,7 +80,6 @@ class ClientHandshake final : public HandshakeCore {
     State accept_resumed_change_cipher_spec(const HandshakeMessage*, TimePoint, Transmit&) noexcept;
     State accept_resumed_finished(const HandshakeMessage* message, TimePoint now,
                                   Transmit& tx) noexcept;
-    bool finished_ok(const HandshakeMessage& message, Transmit& tx) noexcept;
     State fail_with(AlertDescription description, Transmit& tx) noexcept;
 
     const ClientHandshakeConfig* config_;

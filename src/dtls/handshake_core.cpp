@@ -325,4 +325,18 @@ void HandshakeCore::export_resumable(ResumableSession& out) const noexcept {
     out.set_identity(identity());
 }
 
+bool HandshakeCore::finished_ok(const HandshakeMessage& message, Transmit& tx) noexcept {
+    switch (check_peer_finished(message)) {
+        case FinishedCheck::valid:
+            return true;
+        case FinishedCheck::malformed:
+            fail(AlertDescription::decode_error, tx);
+            return false;
+        case FinishedCheck::mismatch:
+            fail(AlertDescription::decrypt_error, tx);
+            return false;
+    }
+    return false;
+}
+
 }  // namespace coap::dtls

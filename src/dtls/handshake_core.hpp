@@ -127,6 +127,9 @@ class HandshakeCore {
     enum class FinishedCheck { valid, malformed, mismatch };
     /// Verifies the peer's Finished against the transcript before it, then hashes it.
     FinishedCheck check_peer_finished(const HandshakeMessage& message) noexcept;
+    /// check_peer_finished, failing the handshake with the RFC 5246 §7.2.2 alert when it is not
+    /// valid: decode_error for a malformed Finished, decrypt_error for a wrong one.
+    bool finished_ok(const HandshakeMessage& message, Transmit& tx) noexcept;
 
     /// Sends a fatal alert in the current write epoch and ends the handshake.
     void fail(AlertDescription description, Transmit& tx) noexcept;

@@ -178,21 +178,6 @@ ServerHandshake::State ServerHandshake::accept_change_cipher_spec(const Handshak
     return State::await_finished;
 }
 
-bool ServerHandshake::finished_ok(const HandshakeMessage& message, Transmit& tx) noexcept {
-    switch (check_peer_finished(message)) {
-        case FinishedCheck::valid:
-            return true;
-        case FinishedCheck::malformed:
-            fail(AlertDescription::decode_error, tx);
-            return false;
-        case FinishedCheck::mismatch:
-            // RFC 5246 §7.2.2: decrypt_error for a Finished that does not validate.
-            fail(AlertDescription::decrypt_error, tx);
-            return false;
-    }
-    return false;
-}
-
 ServerHandshake::State ServerHandshake::accept_finished(const HandshakeMessage* message,
                                                         TimePoint now, Transmit& tx) noexcept {
     // Finished must arrive protected (epoch 1); a plaintext one is a forgery: dropped.

@@ -81,7 +81,6 @@ class ServerHandshake final : public HandshakeCore {
     State accept_resumed_finished(const HandshakeMessage* message, TimePoint,
                                   Transmit& tx) noexcept;
     /// Checks the peer's Finished; false (after failing the handshake) when it is wrong.
-    bool finished_ok(const HandshakeMessage& message, Transmit& tx) noexcept;
     State fail_with(AlertDescription description, Transmit& tx) noexcept;
 
     const ServerHandshakeConfig* config_;

@@ -252,9 +252,8 @@ std::size_t ServerCore::answer(Request& request, BlockLayer::Plan& plan,
     blocks_.shape(plan, request.peer(), message, response, now_, out);
     // RFC 7641 §4.1, §4.2: what goes out decides, not what the handler returned: the block
     // layer may answer 4.02 (Block2 beyond the end), and an overflowed response becomes 5.00.
-    Response outcome =
-        Response::with_code(out.overflowed() ? Code::internal_server_error : out.code);
-    std::optional<std::uint32_t> observe = settle_observation(request, plan, outcome);
+    Code sent = out.overflowed() ? Code::internal_server_error : out.code;
+    std::optional<std::uint32_t> observe = settle_observation(request, plan, sent);
     if (observe) out.add_uint(OptionNumber::observe, *observe);
     if (response.echo_requested()) {  // Response::echo_challenge()
         ++stats_.echo_challenges;

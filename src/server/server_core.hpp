@@ -110,7 +110,7 @@ class ServerCore final : public RequestServices {
     // server_core_observe.cpp: RFC 7641 registrations.
     std::optional<std::uint32_t> settle_observation(const Request& request,
                                                     const BlockLayer::Plan& plan,
-                                                    const Response& response) noexcept;
+                                                    Code sent) noexcept;
     // server_core_overload.cpp: rate limiting and load shedding.
     bool admit(const Endpoint& peer, const MessageView& request, TimePoint now, MutableBytes reply,
                std::size_t& length) noexcept;

@@ -22,14 +22,15 @@ bool ServerCore::observe(const Request& request, ResourceId resource) noexcept {
 
 // §3.1/§4.1: Observe=0 on an observable resource with a 2.xx answer registers (or refreshes the
 // registration with the same token); §3.6: Observe=1 deregisters. A registration the table has
-// no room for is answered without Observe, which tells the client it is not registered.
+// no room for is answered without Observe, which tells the client it is not registered. `sent`
+// is the code that goes out, which may differ from the handler's (see answer()).
 std::optional<std::uint32_t> ServerCore::settle_observation(const Request& request,
                                                             const BlockLayer::Plan& plan,
-                                                            const Response& response) noexcept {
+                                                            Code sent) noexcept {
     const MessageView& message = request.message();
     auto observe = message.find_uint(OptionNumber::observe);
     if (!observe || *observe > 1 || !observable_method(request.method())) return std::nullopt;
-    if (*observe == 0 && observe_resource_ && is_success(response.code())) {
+    if (*observe == 0 && observe_resource_ && is_success(sent)) {
         Registration registration =
             observers_.add(*observe_resource_, request.peer(), message.token(), plan.block2, now_);
         if (registration != Registration::full) return observers_.next_sequence();

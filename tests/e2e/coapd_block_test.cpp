@@ -8,24 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "e2e/coapd_bodies.hpp"
 #include "e2e/libcoap_harness.hpp"
 
 namespace {
 
 using namespace coap::e2e;
-
-// coapd's /large: 2,048 bytes of numbered lines (tools/coapd/block_resources.cpp).
-std::string large_text() {
-    std::string text;
-    for (int line = 0; text.size() < 2048; ++line) {
-        char buffer[64];
-        int n = std::snprintf(buffer, sizeof buffer, "%04d This is the /large resource of coapd.\n",
-                              line);
-        text.append(buffer, static_cast<std::size_t>(n));
-    }
-    text.resize(2048);
-    return text;
-}
 
 // A body of `size` bytes that differs per call, written to a file for coap-client -f.
 class UploadFile {
@@ -47,16 +35,6 @@ class UploadFile {
     std::string body_;
     std::filesystem::path path_;
 };
-
-// Compares bodies without printing kilobytes: the lengths and the first differing offset.
-::testing::AssertionResult same_body(const std::string& actual, const std::string& expected) {
-    if (actual == expected) return ::testing::AssertionSuccess();
-    std::size_t at = 0;
-    while (at < actual.size() && at < expected.size() && actual[at] == expected[at])
-        ++at;
-    return ::testing::AssertionFailure() << "body of " << actual.size() << " bytes, expected "
-                                         << expected.size() << "; first difference at byte " << at;
-}
 
 struct BlockValue {
     unsigned num = 0;

@@ -40,10 +40,15 @@
 
 #include <gtest/gtest.h>
 
+#include "e2e/coapd_bodies.hpp"
 #include "support/coapd_process.hpp"
 #include "support/process.hpp"
 
 namespace {
+
+using coap::e2e::large_text;
+using coap::e2e::same_body;
+using coap::e2e::sized_text;
 
 using namespace std::chrono_literals;
 using coap::test::Process;
@@ -656,29 +661,6 @@ TEST_P(NpmE2E, TD_COAP_LINK_01) {
 // ---------------------------------------------------------------------------------------------
 // Block-wise transfers (RFC 7959) and Observe (RFC 7641).
 
-// coapd's /large: 2,048 bytes of numbered lines (tools/coapd/block_resources.cpp).
-std::string large_text() {
-    std::string text;
-    for (int line = 0; text.size() < 2048; ++line) {
-        char buffer[64];
-        int n = std::snprintf(buffer, sizeof buffer, "%04d This is the /large resource of coapd.\n",
-                              line);
-        text.append(buffer, static_cast<std::size_t>(n));
-    }
-    text.resize(2048);
-    return text;
-}
-
-// coapd's /obs-large and /obs-pumping bodies at ticker count `count`
-// (tools/coapd/observe_resources.cpp).
-std::string sized_text(unsigned long long count, std::size_t size) {
-    std::string text = "tick " + std::to_string(count) + "\n";
-    for (int line = 1; text.size() < size; ++line)
-        text += "line " + std::to_string(line) + " of an observable resource\n";
-    text.resize(size);
-    return text;
-}
-
 std::optional<unsigned long long> tick_of(const std::string& payload) {
     unsigned long long count = 0;
     if (std::sscanf(payload.c_str(), "tick %llu", &count) != 1) return std::nullopt;
@@ -693,16 +675,6 @@ std::string upload_body(std::size_t size) {
         body += word + "-" + std::to_string(body.size()) + "\n";
     body.resize(size);
     return body;
-}
-
-// Compares bodies without printing kilobytes: the lengths and the first differing offset.
-::testing::AssertionResult same_body(const std::string& actual, const std::string& expected) {
-    if (actual == expected) return ::testing::AssertionSuccess();
-    std::size_t at = 0;
-    while (at < actual.size() && at < expected.size() && actual[at] == expected[at])
-        ++at;
-    return ::testing::AssertionFailure() << "body of " << actual.size() << " bytes, expected "
-                                         << expected.size() << "; first difference at byte " << at;
 }
 
 struct Block {
