@@ -6,11 +6,11 @@
 #include <optional>
 #include <string_view>
 
-#include "coap/export.hpp"
 #include "coap/arena.hpp"
 #include "coap/content_format.hpp"
 #include "coap/deferred.hpp"
 #include "coap/endpoint.hpp"
+#include "coap/export.hpp"
 #include "coap/message.hpp"
 #include "coap/observe.hpp"
 
@@ -75,7 +75,13 @@ class COAP_API Request {
     std::optional<ContentFormat> content_format() const noexcept;
 
     const Endpoint& peer() const noexcept { return *peer_; }
+    /// True when the request came over DTLS (coaps://).
     bool is_secure() const noexcept { return secure_; }
+    /// The PSK identity the peer's DTLS session was established with (RFC 4279 §2), for
+    /// authorizing it; empty for coap://.
+    std::string_view psk_identity() const noexcept { return psk_identity_; }
+    /// Used by the server core: the identity of the peer's session.
+    void set_psk_identity(std::string_view identity) noexcept { psk_identity_ = identity; }
     Arena& arena() const noexcept { return *arena_; }
     /// Defers the response (RFC 7252 §5.2.2): the server acknowledges a CON request at once with
     /// an empty ACK, and the answer given later to `Server::respond` goes out as a separate
@@ -126,6 +132,7 @@ class COAP_API Request {
     Arena* arena_;
     bool secure_;
     bool deferral_requested_ = false;
+    std::string_view psk_identity_{};
     detail::RequestServices* services_ = nullptr;
     std::uint8_t param_count_ = 0;
     std::array<RouteParam, max_params> params_{};

@@ -38,10 +38,16 @@ struct ServerStats {
     std::uint64_t notifications = 0;     ///< Notifications sent (first transmissions).
     std::uint64_t notification_retransmissions = 0;  ///< CON notifications sent again.
     std::uint64_t observers_removed = 0;             ///< Observers gone by RST, timeout or error.
-    std::uint64_t observe_refused = 0;  ///< Registrations refused: no observer slot free.
-    std::uint64_t echo_challenges = 0;  ///< 4.01 with an Echo value (RFC 9175 §2).
-    std::uint64_t rate_limited = 0;     ///< Requests refused by the per-IP rate limit.
-    std::uint64_t shed = 0;             ///< Requests refused while shedding load.
+    std::uint64_t observe_refused = 0;          ///< Registrations refused: no observer slot free.
+    std::uint64_t echo_challenges = 0;          ///< 4.01 with an Echo value (RFC 9175 §2).
+    std::uint64_t rate_limited = 0;             ///< Requests refused by the per-IP rate limit.
+    std::uint64_t shed = 0;                     ///< Requests refused while shedding load.
+    std::uint64_t dtls_sessions = 0;            ///< Established DTLS sessions right now.
+    std::uint64_t dtls_handshakes = 0;          ///< DTLS handshakes completed (full or resumed).
+    std::uint64_t dtls_resumptions = 0;         ///< Of those, abbreviated (resumed) handshakes.
+    std::uint64_t dtls_handshake_failures = 0;  ///< Failed, or refused for a full handshake pool.
+    /// DTLS records dropped: malformed, wrong epoch, failed authentication or replayed.
+    std::uint64_t dtls_records_dropped = 0;
     /// The highest load level of any worker right now: 0 normal, 1 throttled, 2 shedding.
     std::uint8_t load_level = 0;
 };
@@ -66,7 +72,8 @@ class COAP_API Server {
     /// std::runtime_error naming what failed (port in use, io_uring unavailable, ...).
     void listen();
     /// Processes one batch of datagrams on the first worker, waiting up to `timeout` for one.
-    /// For callers that own their loop; requires thread_count == 1. False after stop().
+    /// For callers that own their loop; requires thread_count == 1. With ServerConfig::dtls
+    /// enabled it waits up to half of `timeout` on each of the two sockets. False after stop().
     bool tick(Duration timeout = Duration::zero());
     /// Listens if needed, runs thread_count workers (the calling thread is the first) and
     /// returns after stop().
@@ -96,6 +103,8 @@ class COAP_API Server {
 
     /// The bound UDP port (useful with port 0); 0 before listen().
     std::uint16_t local_port() const noexcept;
+    /// The bound coaps:// port; 0 before listen() or without ServerConfig::dtls.
+    std::uint16_t secure_port() const noexcept;
     ServerStats stats() const noexcept;
     const ServerConfig& config() const noexcept;
 

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "coap/dtls.hpp"
 #include "coap/export.hpp"
 #include "coap/time.hpp"
 
@@ -121,6 +122,11 @@ struct COAP_API ServerConfig {
     std::uint32_t max_worker_restarts = 5;
     /// CPU for thread i is cpu_affinity[i % size]; empty leaves scheduling to the kernel.
     std::vector<int> cpu_affinity;
+    /// coaps:// (DTLS 1.2 with PSK) on its own port, next to coap://. Each of the thread_count
+    /// secure threads has its own socket (SO_REUSEPORT keeps a peer on one of them), sessions
+    /// and handshakes; every CoAP feature works the same over it, and handlers see
+    /// Request::is_secure() and Request::psk_identity().
+    ServerDtlsConfig dtls;
 
     /// An empty string when the configuration is usable, else what is wrong with it.
     std::string validate() const;

@@ -677,7 +677,9 @@ void UringWorker::Impl::wake() noexcept {
 }
 
 UringWorker::UringWorker(const WorkerConfig& config, DatagramProcessor& processor)
-    : impl_(std::make_unique<Impl>(config, processor)) {}
+    : impl_(std::make_unique<Impl>(config, processor)) {
+    processor.attach(*impl_);
+}
 
 UringWorker::~UringWorker() = default;
 

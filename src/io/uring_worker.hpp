@@ -36,6 +36,10 @@ class DatagramProcessor {
     /// length, 0 for none. `datagram` is valid only during the call.
     virtual std::size_t on_datagram(const Endpoint& peer, Bytes datagram, TimePoint now,
                                     MutableBytes reply) noexcept = 0;
+    /// Called once by the worker's constructor with the outbox of that worker, for processors
+    /// that send more than one datagram per datagram received (a DTLS handshake flight). Sends
+    /// through it from on_datagram go out with the batch.
+    virtual void attach([[maybe_unused]] Outbox& out) noexcept {}
     /// After each batch of completions, and after a wait that timed out; the core may queue
     /// spontaneous datagrams through `out`.
     virtual void on_batch_end([[maybe_unused]] TimePoint now,

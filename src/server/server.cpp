@@ -11,6 +11,7 @@
 #include "coap/log.hpp"
 #include "coap/router.hpp"
 #include "io/uring_worker.hpp"
+#include "secure_core_adapter.hpp"
 #include "server_core.hpp"
 
 namespace coap {
@@ -71,13 +72,24 @@ std::uint64_t random_seed() {
 }  // namespace
 
 struct Server::Impl {
+    // A coap:// worker, or a coaps:// one when `dtls` is given. The index names the worker in
+    // DeferredResponse handles and is its position in `workers`.
     struct Worker {
         Worker(const ServerConfig& config, const Handler& handler, std::uint32_t index,
-               detail::SharedServerState shared)
-            : core(config, handler, false, random_seed(), index, &read_clock, shared),
-              adapter(core) {}
+               detail::SharedServerState shared, const dtls::DtlsServerConfig* dtls)
+            : core(config, handler, dtls != nullptr, random_seed(), index, &read_clock, shared) {
+            if (dtls != nullptr) {
+                auto secure_adapter =
+                    std::make_unique<detail::SecureCoreAdapter>(core, *dtls, config.buffer_size);
+                secure = secure_adapter.get();
+                adapter = std::move(secure_adapter);
+            } else {
+                adapter = std::make_unique<CoreAdapter>(core);
+            }
+        }
         detail::ServerCore core;
-        CoreAdapter adapter;
+        std::unique_ptr<io::DatagramProcessor> adapter;
+        const detail::SecureCoreAdapter* secure = nullptr;
         std::unique_ptr<io::UringWorker> io;
     };
 
@@ -89,16 +101,32 @@ struct Server::Impl {
     std::atomic<bool> stopping{false};
     std::atomic<bool> listening{false};
 
-    io::WorkerConfig worker_config(std::size_t index, std::uint16_t port) const {
+    io::WorkerConfig worker_config(std::size_t index, std::uint16_t port, bool secure) const {
         io::WorkerConfig out;
         out.bind_address = config.bind_address;
         out.port = port;
         out.buffer_count = config.buffer_count;
-        out.buffer_size = config.buffer_size;
+        // A sealed datagram is a record header, nonce and tag larger than the CoAP one inside.
+        out.buffer_size = config.buffer_size +
+                          (secure ? static_cast<std::uint32_t>(detail::dtls_record_overhead()) : 0);
         out.send_slots = std::max<std::uint32_t>(256, config.buffer_count);
         if (!config.cpu_affinity.empty())
             out.cpu = config.cpu_affinity[index % config.cpu_affinity.size()];
         return out;
+    }
+
+    // thread_count workers on one port (SO_REUSEPORT); returns the port bound.
+    std::uint16_t add_workers(std::uint16_t port, const dtls::DtlsServerConfig* dtls) {
+        for (std::uint32_t i = 0; i < config.thread_count; ++i) {
+            const auto index = static_cast<std::uint32_t>(workers.size());
+            auto worker = std::make_unique<Worker>(
+                config, handler, index, detail::SharedServerState{hub.get(), &echo_secret}, dtls);
+            worker->io = std::make_unique<io::UringWorker>(
+                worker_config(index, port, dtls != nullptr), *worker->adapter);
+            port = worker->io->local_port();  // later workers share the first one's port
+            workers.push_back(std::move(worker));
+        }
+        return port;
     }
 };
 
@@ -121,27 +149,30 @@ Server::~Server() {
 
 void Server::listen() {
     if (impl_->listening.load()) return;
-    std::uint16_t port = impl_->config.port;
-    for (std::uint32_t i = 0; i < impl_->config.thread_count; ++i) {
-        auto worker = std::make_unique<Impl::Worker>(
-            impl_->config, impl_->handler, i,
-            detail::SharedServerState{impl_->hub.get(), &impl_->echo_secret});
-        worker->io =
-            std::make_unique<io::UringWorker>(impl_->worker_config(i, port), worker->adapter);
-        port = worker->io->local_port();  // later workers share the first one's port
-        impl_->workers.push_back(std::move(worker));
-    }
+    const ServerConfig& config = impl_->config;
+    std::optional<dtls::DtlsServerConfig> dtls;
+    if (config.dtls.enabled) dtls = detail::dtls_server_config(config.dtls, config.buffer_size);
+    const std::uint16_t port = impl_->add_workers(config.port, nullptr);
+    std::uint16_t secure_port = 0;
+    if (dtls) secure_port = impl_->add_workers(config.dtls.port, &*dtls);
     impl_->listening.store(true);
     if (impl_->stopping.load()) stop();  // a stop() that raced with listen()
-    log(LogLevel::info, "listening on %s port %u with %u thread(s)",
-        impl_->config.bind_address.c_str(), port, impl_->config.thread_count);
+    log(LogLevel::info, "listening on %s port %u with %u thread(s)", config.bind_address.c_str(),
+        port, config.thread_count);
+    if (dtls)
+        log(LogLevel::info, "coaps:// (DTLS 1.2 PSK) on %s port %u with %u thread(s)",
+            config.bind_address.c_str(), secure_port, config.thread_count);
 }
 
 bool Server::tick(Duration timeout) {
     if (impl_->config.thread_count != 1)
         throw std::logic_error("Server::tick needs thread_count == 1; use run()");
     listen();
-    return impl_->workers.front()->io->run_once(timeout);
+    if (impl_->workers.size() == 1) return impl_->workers.front()->io->run_once(timeout);
+    // coap:// and coaps://: half the wait on each socket.
+    const bool plain = impl_->workers[0]->io->run_once(timeout / 2);
+    const bool secure = impl_->workers[1]->io->run_once(timeout / 2);
+    return plain && secure;
 }
 
 void Server::run() {
@@ -185,6 +216,11 @@ std::uint16_t Server::local_port() const noexcept {
     return impl_->workers.empty() ? 0 : impl_->workers.front()->io->local_port();
 }
 
+std::uint16_t Server::secure_port() const noexcept {
+    if (!impl_->config.dtls.enabled || impl_->workers.empty()) return 0;
+    return impl_->workers.back()->io->local_port();
+}
+
 const ServerConfig& Server::config() const noexcept {
     return impl_->config;
 }
@@ -224,6 +260,14 @@ ServerStats Server::stats() const noexcept {
         total.notification_retransmissions += observed.retransmissions;
         total.observers_removed += observed.removed_by_reset + observed.removed_by_timeout +
                                    observed.removed_by_error_notification;
+        if (const detail::SecureCoreAdapter* secure = worker->secure) {
+            const dtls::DtlsServerStats& dtls = secure->dtls().stats();
+            total.dtls_sessions += secure->dtls().session_count();
+            total.dtls_handshakes += dtls.handshakes_completed;
+            total.dtls_resumptions += dtls.handshakes_resumed;
+            total.dtls_handshake_failures += dtls.handshakes_failed + dtls.handshakes_refused;
+            total.dtls_records_dropped += dtls.records_dropped + dtls.records_replayed;
+        }
     }
     return total;
 }

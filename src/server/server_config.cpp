@@ -70,6 +70,12 @@ std::string ServerConfig::validate() const {
                 std::to_string(number) + " is elective; list critical (odd) numbers");
     for (int cpu : cpu_affinity)
         if (cpu < 0) return field_error("cpu_affinity", "CPU numbers must not be negative");
+    if (dtls.enabled) {
+        if (std::string problem = dtls.validate(); !problem.empty())
+            return field_error("dtls", problem);
+        if (dtls.port != 0 && dtls.port == port)
+            return field_error("dtls.port", "must differ from port");
+    }
     return {};
 }
 

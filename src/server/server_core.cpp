@@ -197,6 +197,7 @@ std::size_t ServerCore::serve(const Endpoint& peer, const MessageView& request, 
     observe_resource_.reset();
     Request handler_request(request, peer, arena_, secure_);
     if (plan.body) handler_request.set_payload(*plan.body);
+    handler_request.set_psk_identity(peer_identity_);
     handler_request.set_services(this);
     HandlerResult result = call_handler(handler_request);
     std::size_t length = answer(handler_request, plan, result, out, reply);

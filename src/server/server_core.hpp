@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "block_layer.hpp"
@@ -64,6 +65,10 @@ class ServerCore final : public RequestServices {
     /// (at least config.buffer_size bytes) and returns its length; 0 means send nothing.
     std::size_t on_datagram(const Endpoint& peer, Bytes datagram, TimePoint now,
                             MutableBytes reply) noexcept;
+
+    /// Over DTLS: the PSK identity of the peer whose datagrams follow, shown to handlers as
+    /// Request::psk_identity(). The caller keeps the bytes alive while it calls on_datagram.
+    void set_peer_identity(std::string_view identity) noexcept { peer_identity_ = identity; }
 
     /// Sends answers to deferred requests and due retransmissions. Call after every batch of
     /// datagrams and at least every ~100 ms.
@@ -154,6 +159,7 @@ class ServerCore final : public RequestServices {
     std::uint32_t buffer_size_;
     std::uint16_t next_message_id_;
     bool secure_;
+    std::string_view peer_identity_{};
 };
 
 }  // namespace coap::detail

@@ -134,6 +134,7 @@ class CoapdE2E : public ::testing::Test {
     }
 
     static std::uint16_t port() { return server_->port(); }
+    static std::uint16_t secure_port() { return server_->secure_port(); }
 
     static inline std::unique_ptr<Coapd> server_;
     static inline std::string start_error_;
@@ -216,14 +217,16 @@ struct ClientRun {
 
 inline std::atomic<unsigned> output_counter{0};
 
-// Runs coap-client with `args` (the URI last) and collects what it sent and received.
-inline ClientRun coap_client(const std::vector<std::string>& args) {
+// Runs coap-client (or `program`, another libcoap coap-client variant) with `args` (the URI
+// last) and collects what it sent and received.
+inline ClientRun coap_client(const std::vector<std::string>& args,
+                             const std::string& program = coap_client_path) {
     std::filesystem::path output =
         std::filesystem::path(::testing::TempDir()) /
         ("coapd_e2e_" + std::to_string(::getpid()) + "_" + std::to_string(output_counter++));
     std::filesystem::remove(output);
-    std::vector<std::string> argv{
-        coap_client_path, "-v", "7", "-B", coap_client_break_seconds, "-o", output.string()};
+    std::vector<std::string> argv{program, "-v",           "7", "-B", coap_client_break_seconds,
+                                  "-o",    output.string()};
     argv.insert(argv.end(), args.begin(), args.end());
 
     ClientRun run;

@@ -17,11 +17,14 @@ class CoapdProcess {
     explicit CoapdProcess(const std::string& coapd_path, std::vector<std::string> extra_args = {});
 
     std::uint16_t port() const { return port_; }
+    /// The coaps:// port, read from the second start-up line when PSK options were given.
+    std::uint16_t secure_port() const { return secure_port_; }
     Process& process() { return process_; }
 
   private:
     Process process_;
     std::uint16_t port_ = 0;
+    std::uint16_t secure_port_ = 0;
 };
 
 }  // namespace coap::test

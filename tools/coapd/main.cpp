@@ -12,6 +12,7 @@
 #include "coap/server.hpp"
 #include "observe_resources.hpp"
 #include "plugtest.hpp"
+#include "psk_options.hpp"
 #include "stats_printer.hpp"
 
 namespace {
@@ -94,6 +95,8 @@ int main(int argc, char** argv) {
     app.add_option("--stats-interval", stats_interval,
                    "Print the server's counters every N seconds (0: only at exit)")
         ->capture_default_str();
+    coapd::PskOptions psk;
+    psk.add_to(app);
     CLI11_PARSE(app, argc, argv);
     config.exchange_cache_bytes = exchange_cache_mb * 1024u * 1024u;
     config.overload_reply_con = overload_reply == "rst" ? coap::OverloadReply::reset
@@ -106,6 +109,7 @@ int main(int argc, char** argv) {
     coap::set_log_level(level);
 
     try {
+        psk.apply(config);
         coapd::SeparateResponder separate{std::chrono::milliseconds(separate_delay_ms)};
         coap::Router router;
         coapd::add_plugtest_resources(router, separate);
@@ -129,6 +133,12 @@ int main(int argc, char** argv) {
                     config.bind_address.c_str(),
                     config.bind_address.find(':') != std::string::npos ? "]" : "",
                     server.local_port(), config.thread_count);
+        if (config.dtls.enabled)
+            std::printf("coapd: serving coaps:// on port %u (DTLS 1.2 PSK, %zu identit%s%s%s)\n",
+                        server.secure_port(), config.dtls.keys.size(),
+                        config.dtls.keys.size() == 1 ? "y: " : "ies",
+                        config.dtls.keys.size() == 1 ? config.dtls.keys[0].identity.c_str() : "",
+                        "");
         std::fflush(stdout);
         server.run();
         running_server.store(nullptr);
