@@ -60,8 +60,11 @@ build-fuzz: deps
 	cmake --preset fuzz >/dev/null
 	cmake --build build-fuzz -j $(JOBS)
 
+# coaps:// uses the ETSI CoAP#4 demo PSK (identity "password", key "sesame"): a demo, not a secret.
+DEMO_PSK := --psk-identity password --psk-key sesame
+
 run: build
-	./build/bin/coapd
+	./build/bin/coapd $(DEMO_PSK)
 
 test: test-release test-asan test-fuzz
 
