@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -77,6 +78,7 @@ class Sink final : public DatagramSink {
   public:
     bool send(const Endpoint& to, Bytes datagram) noexcept override {
         if (refuse) return false;
+        EXPECT_TRUE(reachable(to)) << "a notification to an unreachable peer";
         auto message = parse(datagram);
         EXPECT_TRUE(message) << "unparseable notification";
         if (!message) return true;
@@ -100,8 +102,12 @@ class Sink final : public DatagramSink {
         notes.push_back(std::move(note));
         return true;
     }
+    bool reachable(const Endpoint& to) const noexcept override {
+        return std::find(gone.begin(), gone.end(), to) == gone.end();
+    }
     TimePoint now{};
     bool refuse = false;
+    std::vector<Endpoint> gone;  // peers whose DTLS session ended
     std::vector<Note> notes;
 };
 
@@ -645,6 +651,18 @@ TEST_F(ObserverTableTest, ARefusedSendIsRetriedNextPoll) {
     for (const Note& note : sink_.notes)
         told.insert(note.observer());
     EXPECT_EQ(told.size(), 5u);
+}
+
+TEST_F(ObserverTableTest, ObserversOfPeersThatAreGoneAreDroppedAndTheRoundGoesOn) {
+    for (std::uint32_t n = 0; n < 6; ++n)
+        add(n);
+    sink_.gone = {peer(1), peer(4)};
+    publish(0, "v1");
+    EXPECT_EQ(poll(1ms), 4u);
+    EXPECT_EQ(table().stats().removed_unreachable, 2u);
+    EXPECT_EQ(table().observers(), 4u);
+    publish(0, "v2");
+    EXPECT_EQ(poll(2ms), 4u) << "the dropped observers do not block later rounds";
 }
 
 TEST_F(ObserverTableTest, DeregistrationDuringARoundIsSafe) {

@@ -111,6 +111,8 @@ class SecureSimulation final : private dtls::DtlsEvents {
         return false;
     }
 
+    void close_session() { dtls_.close(*this); }
+
     ClientResult run(const RequestSpec& spec) {
         auto handle = client_.submit(spec, now_);
         if (!handle) return unexpected(handle.error());
@@ -263,6 +265,39 @@ TEST(SecureCoreAdapter, SeparateResponsesAreSealedToo) {
     ASSERT_TRUE(result.has_value());
     ASSERT_TRUE(result->has_value()) << describe(result->error());
     EXPECT_EQ((*result)->text(), "later");
+}
+
+TEST(SecureCoreAdapter, ObserversGoWithTheirSession) {
+    Router router;
+    router.get("/obs", [](Request& request) {
+        request.observe(ResourceId{0});
+        return Response::content(ContentFormat::text_plain, as_bytes("v0"));
+    });
+    SecureSimulation sim(Handler(std::move(router)), 0.0, 4);
+    ASSERT_TRUE(sim.connect(1));
+    auto options = path("obs");
+    auto handle = sim.client().observe({Code::get, options}, sim.now());
+    ASSERT_TRUE(handle.has_value());
+    sim.settle(100ms);
+    ASSERT_EQ(sim.server().observers().observers(), 1u);
+
+    ASSERT_TRUE(sim.server().hub().publish(
+        ResourceId{0}, Response::content(ContentFormat::text_plain, as_bytes("v1"))));
+    sim.settle(100ms);
+    auto notification = sim.client().pop_notification(*handle);
+    while (notification && notification->result && notification->result->text() == "v0")
+        notification = sim.client().pop_notification(*handle);
+    ASSERT_TRUE(notification.has_value());
+    ASSERT_TRUE(notification->result.has_value());
+    EXPECT_EQ(notification->result->text(), "v1") << "a sealed notification";
+
+    sim.close_session();  // close_notify: the server forgets the session
+    sim.settle(100ms);
+    ASSERT_TRUE(sim.server().hub().publish(
+        ResourceId{0}, Response::content(ContentFormat::text_plain, as_bytes("v2"))));
+    sim.settle(100ms);
+    EXPECT_EQ(sim.server().observers().observers(), 0u);
+    EXPECT_EQ(sim.server().observers().stats().removed_unreachable, 1u);
 }
 
 // TD_COAP_DTLS_03: a handshake and CON requests over a link losing 30% of the datagrams each

@@ -30,6 +30,10 @@ class DatagramSink {
     virtual bool send(const Endpoint& peer, Bytes datagram) noexcept = 0;
     /// Datagrams that can be sent right now; notification rounds pace themselves by it.
     virtual std::size_t available() const noexcept { return SIZE_MAX; }
+    /// False when nothing can reach `peer` any more: over DTLS, its session has ended (RFC 7252
+    /// §9.1: the CoAP state of a coaps:// peer lives in its session). Observers of it are
+    /// dropped instead of being notified.
+    virtual bool reachable([[maybe_unused]] const Endpoint& peer) const noexcept { return true; }
 
   protected:
     ~DatagramSink() = default;

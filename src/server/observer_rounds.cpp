@@ -98,6 +98,11 @@ std::uint8_t ObserverTable::block_szx(const Observer& observer) const noexcept {
 ObserverTable::Sent ObserverTable::notify(std::uint32_t id, std::uint64_t now_ns, DatagramSink& out,
                                           std::uint16_t& next_message_id) noexcept {
     Observer& observer = observers_[id];
+    if (!out.reachable(observer.peer)) {
+        ++stats_.removed_unreachable;
+        release(id);  // the round's cursor has already moved past it
+        return Sent::skipped;
+    }
     Resource& resource = resources_[observer.resource];
     bool con = resource.tail.confirmable() ||
                (config_.con_interval != 0 && observer.since_con + 1u >= config_.con_interval);

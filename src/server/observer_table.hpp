@@ -62,6 +62,7 @@ class ObserverTable {
         std::uint64_t removed_by_timeout = 0;  ///< Last retransmission timed out (§4.5).
         std::uint64_t removed_by_error_notification = 0;  ///< Non-2.xx sent (§4.2).
         std::uint64_t removed_with_resource = 0;          ///< remove_all().
+        std::uint64_t removed_unreachable = 0;            ///< The peer's DTLS session ended.
         std::uint64_t notifications_con = 0;  ///< First transmissions (supersedes included).
         std::uint64_t notifications_non = 0;
         std::uint64_t retransmissions = 0;

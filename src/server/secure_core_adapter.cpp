@@ -58,6 +58,9 @@ class SecureCoreAdapter::SealingSink final : public DatagramSink {
     bool send(const Endpoint& peer, Bytes datagram) noexcept override {
         return adapter_.dtls_.seal_to(peer, datagram, now_, adapter_).has_value();
     }
+    bool reachable(const Endpoint& peer) const noexcept override {
+        return adapter_.dtls_.has_session(peer);
+    }
     std::size_t available() const noexcept override {
         return adapter_.out_ != nullptr ? adapter_.out_->available() : 0;
     }

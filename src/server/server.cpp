@@ -259,7 +259,8 @@ ServerStats Server::stats() const noexcept {
         total.notifications += observed.notifications_con + observed.notifications_non;
         total.notification_retransmissions += observed.retransmissions;
         total.observers_removed += observed.removed_by_reset + observed.removed_by_timeout +
-                                   observed.removed_by_error_notification;
+                                   observed.removed_by_error_notification +
+                                   observed.removed_unreachable;
         if (const detail::SecureCoreAdapter* secure = worker->secure) {
             const dtls::DtlsServerStats& dtls = secure->dtls().stats();
             total.dtls_sessions += secure->dtls().session_count();
