@@ -124,6 +124,25 @@ TEST(ExamplesSmoke, ObserveClientAgainstObserveServer) {
     EXPECT_EQ(server.stop(), 0);
 }
 
+// libcoap's OpenSSL client against the DTLS server: the identity reaches the handler, and
+// authorization by identity holds.
+TEST(ExamplesSmoke, DtlsServerAuthorizesByPskIdentity) {
+    ExampleServer server("dtls_server");
+    auto coap_client = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {"/usr/bin/coap-client-openssl", "-B", "3"});
+        args.back() = "coaps://127.0.0.1:" + server.port_text() + args.back();
+        return run_process(args, example_timeout);
+    };
+    ProcessResult whoami = coap_client({"-u", "device-2", "-k", "secret-2", "/whoami"});
+    EXPECT_EQ(whoami.out, "device-2\n") << whoami.err;
+    ProcessResult forbidden =
+        coap_client({"-u", "device-1", "-k", "secret-1", "-m", "put", "-e", "x", "/config"});
+    EXPECT_NE(forbidden.err.find("4.03"), std::string::npos) << forbidden.out << forbidden.err;
+    ProcessResult unknown = coap_client({"-u", "intruder", "-k", "guess", "/whoami"});
+    EXPECT_EQ(unknown.out.find("device"), std::string::npos) << unknown.out;
+    EXPECT_EQ(server.stop(), 0);
+}
+
 TEST(ExamplesSmoke, BlockUploadRoundTrip) {
     ProcessResult run = run_example("block_upload", {});
     EXPECT_EQ(run.out.rfind("20480 bytes up and back", 0), 0u) << run.out;
