@@ -24,8 +24,8 @@ inline constexpr std::size_t max_psk_key_size = 64;
 
 /// One identity and its key.
 struct COAP_API PskCredentials {
-    std::string identity;
-    std::vector<std::uint8_t> key;
+    std::string identity;           ///< Compared byte by byte (RFC 7925 §4.2).
+    std::vector<std::uint8_t> key;  ///< 1 to max_psk_key_size bytes.
 
     /// A key given as text (the ETSI demo key "sesame", say): its bytes are the key.
     static PskCredentials from_text(std::string identity, std::string_view key) {
@@ -71,6 +71,7 @@ struct COAP_API ServerDtlsConfig {
 
 /// Client side: speak coaps:// with these credentials.
 struct COAP_API ClientDtlsConfig {
+    /// The identity and key to connect with.
     PskCredentials credentials;
     /// Offer the extended master secret (RFC 7627).
     bool extended_master_secret = true;
@@ -79,7 +80,7 @@ struct COAP_API ClientDtlsConfig {
     /// First handshake retransmission timeout (RFC 6347 §4.2.4.1), doubled on each of
     /// `handshake_retransmissions` retransmissions before the handshake fails.
     Duration handshake_initial_timeout = std::chrono::seconds(1);
-    std::uint32_t handshake_retransmissions = 5;
+    std::uint32_t handshake_retransmissions = 5;  ///< See handshake_initial_timeout.
 };
 
 }  // namespace coap

@@ -34,16 +34,18 @@ class COAP_API RequestServices {
 /// A route parameter captured by the router: `/sensor/:id` matched against `/sensor/7` gives
 /// name "id" and value "7".
 struct RouteParam {
-    std::string_view name;
-    std::string_view value;
+    std::string_view name;   ///< The name in the pattern, without the ':'.
+    std::string_view value;  ///< The path segment it matched.
 };
 
 /// A request as a handler sees it. Everything it returns views the datagram or the arena and is
 /// valid only during the handler call.
 class COAP_API Request {
   public:
+    /// Route parameters a request can hold; the router refuses patterns with more.
     static constexpr std::size_t max_params = 8;
 
+    /// Made by the server core for each request; handlers receive it by reference.
     Request(const MessageView& message, const Endpoint& peer, Arena& arena,
             bool secure = false) noexcept
         : message_(&message), peer_(&peer), arena_(&arena), secure_(secure) {}
@@ -62,18 +64,24 @@ class COAP_API Request {
     /// A route parameter captured by the router, by name.
     std::optional<std::string_view> param(std::string_view name) const noexcept;
 
+    /// The first option with `number`, if any.
     std::optional<Option> option(OptionNumber number) const noexcept {
         return message_->find(number);
     }
+    /// Every option with `number`, in order.
     OptionRange options(OptionNumber number) const noexcept { return message_->options(number); }
     /// If-Match values (RFC 7252 §5.10.8.1); an empty value matches any existing representation.
     OptionRange if_match() const noexcept { return options(OptionNumber::if_match); }
+    /// True with an If-None-Match option (RFC 7252 §5.10.8.2): act only if nothing exists yet.
     bool if_none_match() const noexcept { return message_->has(OptionNumber::if_none_match); }
     /// ETags the client already holds (RFC 7252 §5.10.6.2).
     OptionRange etags() const noexcept { return options(OptionNumber::etag); }
+    /// The Accept option (RFC 7252 §5.10.4): the Content-Format the client wants back.
     std::optional<ContentFormat> accept() const noexcept;
+    /// The Content-Format of the payload (RFC 7252 §5.10.3).
     std::optional<ContentFormat> content_format() const noexcept;
 
+    /// The client's address and port.
     const Endpoint& peer() const noexcept { return *peer_; }
     /// True when the request came over DTLS (coaps://).
     bool is_secure() const noexcept { return secure_; }
@@ -82,6 +90,8 @@ class COAP_API Request {
     std::string_view psk_identity() const noexcept { return psk_identity_; }
     /// Used by the server core: the identity of the peer's session.
     void set_psk_identity(std::string_view identity) noexcept { psk_identity_ = identity; }
+    /// Scratch memory for this request, reset after the response is encoded: a response may
+    /// point into it.
     Arena& arena() const noexcept { return *arena_; }
     /// Defers the response (RFC 7252 §5.2.2): the server acknowledges a CON request at once with
     /// an empty ACK, and the answer given later to `Server::respond` goes out as a separate
@@ -123,6 +133,7 @@ class COAP_API Request {
 
     /// Used by the router to record captured parameters.
     bool add_param(std::string_view name, std::string_view value) noexcept;
+    /// Used by the router before trying the next route.
     void clear_params() noexcept { param_count_ = 0; }
 
   private:

@@ -105,7 +105,10 @@ class COAP_API Server {
     std::uint16_t local_port() const noexcept;
     /// The bound coaps:// port; 0 before listen() or without ServerConfig::dtls.
     std::uint16_t secure_port() const noexcept;
+    /// The counters of every worker, summed. Safe from any thread; the counters are read
+    /// without locking, so a total taken while running may be a few datagrams behind.
     ServerStats stats() const noexcept;
+    /// The configuration the server was built with.
     const ServerConfig& config() const noexcept;
 
   private:

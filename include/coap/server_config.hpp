@@ -48,8 +48,8 @@ struct COAP_API ServerConfig {
     /// RFC 7252 §4.8 transmission parameters for the CON messages the server sends (separate
     /// responses, CON notifications): ACK_TIMEOUT, ACK_RANDOM_FACTOR and MAX_RETRANSMIT.
     Duration ack_timeout = std::chrono::seconds(2);
-    double ack_random_factor = 1.5;
-    std::uint32_t max_retransmit = 4;
+    double ack_random_factor = 1.5;    ///< ACK_RANDOM_FACTOR, 1.0 to 10.0.
+    std::uint32_t max_retransmit = 4;  ///< MAX_RETRANSMIT, at most 20.
     /// Block-wise transfers in progress at once, per thread (RFC 7959): uploads being
     /// reassembled and response bodies kept for their follow-up requests. Each holds
     /// `max_block_payload` bytes, reserved at start-up. When all are busy a new upload gets 5.03
@@ -103,19 +103,19 @@ struct COAP_API ServerConfig {
     std::uint32_t max_arena_size = 256 * 1024;
     /// Rate limiting (active while throttled): tracked IPs (0 disables), refill rate and burst.
     std::uint32_t rate_limit_ip_count = 1024;
-    std::uint32_t rate_limit_tokens_per_sec = 100;
-    std::uint32_t rate_limit_burst = 200;
+    std::uint32_t rate_limit_tokens_per_sec = 100;  ///< Requests per second per IP.
+    std::uint32_t rate_limit_burst = 200;           ///< Requests an IP may send at once.
     /// Load levels by the receive ring's fill in percent (datagrams handled in one batch against
     /// buffer_count): throttle, shed, and recover below. Throttled: the per-IP rate limit
     /// applies. Shedding: new requests are refused; retransmissions are still answered from
     /// the duplicate cache.
     std::uint8_t load_shed_throttle_pct = 75;
-    std::uint8_t load_shed_critical_pct = 90;
-    std::uint8_t load_shed_recover_pct = 50;
+    std::uint8_t load_shed_critical_pct = 90;  ///< Fill at which new requests are refused.
+    std::uint8_t load_shed_recover_pct = 50;   ///< Fill below which the level is normal again.
     /// The answer to a refused CON request (default 4.29 with Max-Age, RFC 8516) and to a
     /// refused NON request (default silence, RFC 7252 §4.3).
     OverloadReply overload_reply_con = OverloadReply::too_many_requests;
-    OverloadReply overload_reply_non = OverloadReply::silence;
+    OverloadReply overload_reply_non = OverloadReply::silence;  ///< See overload_reply_con.
     /// Log a warning for handlers slower than this; 0 disables (and skips the clock reads).
     Duration handler_warn = Duration::zero();
     /// Restarts of a worker thread that exits with an error before giving up.
