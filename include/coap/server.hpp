@@ -27,7 +27,13 @@ struct ServerStats {
     std::uint64_t bad_options = 0;       ///< Requests rejected for a critical option (4.02).
     std::uint64_t handler_failures = 0;  ///< Handler exceptions and unencodable responses (5.00).
     std::uint64_t slow_handlers = 0;     ///< Handler calls longer than ServerConfig::handler_warn.
-    std::uint64_t truncated = 0;         ///< Datagrams larger than buffer_size, dropped.
+    /// Total time spent in handlers, in nanoseconds; measured only while
+    /// ServerConfig::handler_warn is set (it costs two clock reads per request).
+    std::uint64_t handler_ns = 0;
+    std::uint64_t deferred_in_use = 0;              ///< Deferral slots holding a request right now.
+    std::uint64_t block_transfers_in_use = 0;       ///< Block-wise transfer slots in use right now.
+    std::uint64_t dtls_handshakes_in_progress = 0;  ///< DTLS handshake slots in use right now.
+    std::uint64_t truncated = 0;                    ///< Datagrams larger than buffer_size, dropped.
     std::uint64_t send_dropped = 0;      ///< Replies dropped for want of a free send slot.
     std::uint64_t send_errors = 0;       ///< Sends the kernel refused.
     std::uint64_t cached_exchanges = 0;  ///< Exchanges held for deduplication right now.

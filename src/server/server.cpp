@@ -243,6 +243,9 @@ ServerStats Server::stats() const noexcept {
         total.bad_options += core.bad_options;
         total.handler_failures += core.handler_failures;
         total.slow_handlers += core.slow_handlers;
+        total.handler_ns += core.handler_ns;
+        total.deferred_in_use += worker->core.deferred().in_use();
+        total.block_transfers_in_use += worker->core.block_transfers().active();
         total.cached_exchanges += worker->core.exchanges().size();
         total.block2_served += core.block2_served;
         total.block1_continues += core.block1_continues;
@@ -264,6 +267,7 @@ ServerStats Server::stats() const noexcept {
         if (const detail::SecureCoreAdapter* secure = worker->secure) {
             const dtls::DtlsServerStats& dtls = secure->dtls().stats();
             total.dtls_sessions += secure->dtls().session_count();
+            total.dtls_handshakes_in_progress += secure->dtls().handshake_count();
             total.dtls_handshakes += dtls.handshakes_completed;
             total.dtls_resumptions += dtls.handshakes_resumed;
             total.dtls_handshake_failures += dtls.handshakes_failed + dtls.handshakes_refused;

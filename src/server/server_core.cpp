@@ -210,7 +210,10 @@ HandlerResult ServerCore::call_handler(Request& request) noexcept {
         if (clock_ == nullptr) return handler_(request);
         TimePoint start = clock_();
         HandlerResult result = handler_(request);
-        warn_if_slow(request, clock_() - start);
+        const Duration elapsed = clock_() - start;
+        stats_.handler_ns += static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
+        warn_if_slow(request, elapsed);
         return result;
     } catch (const std::exception& error) {
         report_handler_failure(request, error.what());

@@ -35,6 +35,7 @@ struct CoreStats : BlockCounters {
     std::uint64_t ignored = 0;           ///< ACK, RST, NON empty/response messages dropped.
     std::uint64_t handler_failures = 0;  ///< Responses that could not be encoded, sent as 5.00.
     std::uint64_t slow_handlers = 0;     ///< Handler calls longer than config.handler_warn.
+    std::uint64_t handler_ns = 0;        ///< Time in handlers; only measured with handler_warn set.
     std::uint64_t echo_challenges = 0;   ///< 4.01 with an Echo value (RFC 9175 §2).
     std::uint64_t observe_refused = 0;   ///< Registrations answered without Observe: table full.
     std::uint64_t rate_limited = 0;      ///< Requests refused by the per-IP rate limit.
