@@ -499,6 +499,7 @@ TEST_F(ObserverTableTest, AnErrorRepresentationEndsEveryObservationWithoutObserv
     std::set<std::uint32_t> told;
     for (const Note& note : sink_.notes) {
         EXPECT_EQ(note.code, Code::not_found);
+        EXPECT_EQ(note.type, MessageType::con) << "the last notification must arrive";
         EXPECT_FALSE(note.observe) << "RFC 7641 §4.2: a non-2.xx notification has no Observe";
         EXPECT_EQ(note.token, token_for(note.observer()));
         EXPECT_EQ(note.payload, "gone");

@@ -104,7 +104,9 @@ ObserverTable::Sent ObserverTable::notify(std::uint32_t id, std::uint64_t now_ns
         return Sent::skipped;
     }
     Resource& resource = resources_[observer.resource];
-    bool con = resource.tail.confirmable() ||
+    // The notification that ends an observation (non-2.xx, RFC 7641 §3.2) is always CON: lost
+    // as a NON, the client would go on waiting for notifications until Max-Age ran out (§3.3.1).
+    bool con = resource.tail.confirmable() || resource.tail.ends_observation() ||
                (config_.con_interval != 0 && observer.since_con + 1u >= config_.con_interval);
     std::uint16_t message_id = next_message_id;
     std::size_t length = resource.tail.write(MutableBytes(datagram_.get(), config_.buffer_size),
