@@ -118,8 +118,6 @@ struct COAP_API ServerConfig {
     OverloadReply overload_reply_non = OverloadReply::silence;  ///< See overload_reply_con.
     /// Log a warning for handlers slower than this; 0 disables (and skips the clock reads).
     Duration handler_warn = Duration::zero();
-    /// Restarts of a worker thread that exits with an error before giving up.
-    std::uint32_t max_worker_restarts = 5;
     /// CPU for thread i is cpu_affinity[i % size]; empty leaves scheduling to the kernel.
     std::vector<int> cpu_affinity;
     /// coaps:// (DTLS 1.2 with PSK) on its own port, next to coap://. Each of the thread_count
