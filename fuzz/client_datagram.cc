@@ -17,7 +17,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <set>
 #include <span>
 #include <string_view>
@@ -139,7 +138,7 @@ class Harness {
     void check_state() {
         drain();
         std::size_t limit = core_.server_answered() ? config_.max_in_flight : 1;
-        check(in_flight(core_) <= limit + known_deregistration_excess());
+        check(in_flight(core_) <= limit);
         check(core_.active() <= 2 * std::size_t{config_.max_in_flight});
         check(core_.queued_completions() <= 2 * std::size_t{config_.max_in_flight});
         for (RequestHandle id : ended_)
@@ -191,19 +190,7 @@ class Harness {
         if (observations_.empty()) return;
         auto it = observations_.begin();
         std::advance(it, which % observations_.size());
-        if (core_.cancel_observation(*it, now_)) cancelled_.insert(*it);
-    }
-
-    // Known library divergence (fuzz/regressions/client_datagram/): cancel_observation()
-    // transmits the deregistration at once, even with max_in_flight requests in flight (RFC 7252
-    // §4.7 counts it as one more). Tolerated, one per cancelled observation that has not ended,
-    // unless COAP_FUZZ_STRICT is set; remove once deregistrations wait for NSTART.
-    std::size_t known_deregistration_excess() const {
-        static const bool strict = std::getenv("COAP_FUZZ_STRICT") != nullptr;
-        if (strict) return 0;
-        return static_cast<std::size_t>(
-            std::count_if(cancelled_.begin(), cancelled_.end(),
-                          [this](RequestHandle id) { return observations_.count(id) != 0; }));
+        (void)core_.cancel_observation(*it, now_);
     }
 
     void take_completion(std::uint8_t which) {
@@ -337,7 +324,6 @@ class Harness {
     std::set<RequestHandle> pending_;       // submitted requests not taken yet
     std::set<RequestHandle> observations_;  // until their last notification
     std::set<RequestHandle> ended_;
-    std::set<RequestHandle> cancelled_;  // cancel_observation() returned true
     std::uint32_t observe_counter_ = 2;
     std::uint16_t next_server_mid_ = 0x8000;
 };

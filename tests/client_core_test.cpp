@@ -1480,6 +1480,51 @@ TEST_F(ClientObserveTest, EstablishedObservationsDoNotCountAgainstNstart) {
     EXPECT_TRUE(sent().empty()) << "max_in_flight = 2 is taken by the two GETs";
 }
 
+// RFC 7252 §4.7: the deregistration is one more request; with max_in_flight requests in
+// flight it waits for a slot (regression: fuzz/regressions/client_datagram/).
+TEST_F(ClientObserveTest, DeregistrationWaitsForNstart) {
+    config_.max_in_flight = 2;
+    make();
+    RequestHandle id = 0;
+    ByteVector registration = registered(id);
+    submit_ok(get_x());
+    submit_ok(get_x());
+    auto requests = sent();
+    ASSERT_EQ(requests.size(), 2u);
+    ASSERT_TRUE(core_->cancel_observation(id, t0 + 1s));
+    EXPECT_TRUE(sent().empty()) << "both max_in_flight slots are taken";
+    EXPECT_TRUE(core_->cancel_observation(id, t0 + 1s)) << "still being cancelled";
+    EXPECT_TRUE(sent().empty());
+    receive(piggyback(requests[0]).payload("a").wire(), t0 + 2s);
+    ByteVector cancel = one_sent();
+    EXPECT_EQ(token_of(cancel), token_of(registration));
+    EXPECT_EQ(view(cancel).find_uint(OptionNumber::observe), 1u);
+    receive(piggyback(cancel).payload("final").wire(), t0 + 3s);
+    EXPECT_TRUE(notification(id).last);
+    EXPECT_FALSE(core_->observation_open(id));
+    EXPECT_EQ(core_->active(), 1u) << "the second GET";
+}
+
+TEST_F(ClientObserveTest, NotificationBeforeAWaitingDeregistrationEndsTheObservation) {
+    config_.max_in_flight = 1;
+    make();
+    RequestHandle id = 0;
+    ByteVector registration = registered(id);
+    RequestHandle get = submit_ok(get_x());
+    ByteVector request = one_sent();
+    ASSERT_TRUE(core_->cancel_observation(id, t0 + 1s));
+    EXPECT_TRUE(sent().empty());
+    receive(notify(registration, MessageType::non, 0x70, 6), t0 + 2s);
+    Notification n = notification(id);
+    EXPECT_TRUE(n.last);
+    EXPECT_EQ(text(n), "v6");
+    EXPECT_FALSE(core_->observation_open(id));
+    receive(piggyback(request).payload("a").wire(), t0 + 3s);
+    EXPECT_EQ(completion().handle, get);
+    EXPECT_TRUE(sent().empty()) << "nothing left to deregister";
+    EXPECT_EQ(core_->active(), 0u);
+}
+
 TEST_F(ClientObserveTest, RegistrationFailuresEndTheObservation) {
     make();
     auto id = core_->observe(get_x(), t0);

@@ -811,10 +811,21 @@ TEST(UriCompose, PathSegmentsPercentEncodeEveryOtherByteInUppercaseHex) {
         auto byte = static_cast<std::uint8_t>(b);
         std::uint8_t value[] = {byte};
         Option options[] = {Option{OptionNumber::uri_path, value}};
-        EXPECT_EQ(*compose(options, ipv4_destination),
-                  "coap://192.0.2.1/" + expected_encoding(byte, segment_keeps))
-            << b;
+        // A segment that is only "." is encoded: see DotSegmentValuesArePercentEncoded.
+        std::string expected = b == '.' ? "%2E" : expected_encoding(byte, segment_keeps);
+        EXPECT_EQ(*compose(options, ipv4_destination), "coap://192.0.2.1/" + expected) << b;
     }
+}
+
+// A Uri-Path "." or ".." written as is would be a dot-segment, removed again when the URI is
+// decomposed (RFC 7252 §6.4 step 2, RFC 3986 §5.2.4): it is percent-encoded instead. Dots in
+// longer segments, and in query arguments, stay as they are.
+TEST(UriCompose, DotSegmentValuesArePercentEncoded) {
+    Option options[] = {opt(OptionNumber::uri_path, "."),   opt(OptionNumber::uri_path, ".."),
+                        opt(OptionNumber::uri_path, "..."), opt(OptionNumber::uri_path, ".a"),
+                        opt(OptionNumber::uri_path, "a.."), opt(OptionNumber::uri_query, "."),
+                        opt(OptionNumber::uri_query, "..")};
+    EXPECT_EQ(*compose(options, ipv4_destination), "coap://192.0.2.1/%2E/%2E%2E/.../.a/a..?.&..");
 }
 
 TEST(UriCompose, QueryArgumentsAlsoKeepSlashAndQuestionMarkButEncodeAmpersand) {
@@ -902,6 +913,8 @@ TEST(UriRoundTrip, NormalFormUrisComeBackUnchanged) {
              "coap://ex%C3%A4mple.com/"sv,
              "coap://a!$&'()*+,;=b/"sv,
              "coap://192.0.2.256/"sv,
+             "coap://example.com/%2E"sv,  // fuzz/regressions/uri/encoded_dot_segment
+             "coap://example.com/%2E%2E/a/%2E"sv,
          }) {
         EXPECT_EQ(round_trip(uri), uri);
     }
@@ -921,6 +934,8 @@ TEST(UriRoundTrip, OtherUrisComeBackInNormalForm) {
         {"coap://example.com/?x", "coap://example.com/?x"},
         {"coap://example.com?x", "coap://example.com/?x"},
         {"coap://%45xample.com/", "coap://example.com/"},
+        {"coap://example.com/%2e/%2E%2e", "coap://example.com/%2E/%2E%2E"},
+        {"coap://example.com/a/./%2E/../b", "coap://example.com/a/b"},
     };
     for (const auto& [input, normal] : cases)
         EXPECT_EQ(round_trip(input), normal) << input;

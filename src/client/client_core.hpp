@@ -27,10 +27,11 @@ class ClientCore {
     /// that is the first block of a larger representation (Block2 NUM 0, M 1) is completed with
     /// GETs for the further blocks and queued whole (RFC 7959 §2.6).
     Expected<RequestHandle, ClientError> observe(const RequestSpec& request, TimePoint now);
-    /// Deregisters (RFC 7641 §3.6): a GET with Observe = 1 and the same token. Its answer ends
-    /// the observation. While the registration itself is in flight, its answer ends the
-    /// observation instead (later notifications get RST, §3.6). False when the observation is not
-    /// active, or was still queued (it is then dropped: nothing was sent).
+    /// Deregisters (RFC 7641 §3.6): a GET with Observe = 1 and the same token, which waits for
+    /// NSTART like any request (RFC 7252 §4.7). Its answer, or a notification that comes
+    /// before it is sent, ends the observation. While the registration itself is in flight, its
+    /// answer ends the observation instead (later notifications get RST, §3.6). False when the
+    /// observation is not active, or was still queued (it is then dropped: nothing was sent).
     bool cancel_observation(RequestHandle id, TimePoint now);
     /// The next notification for `id`, if one is queued.
     std::optional<Notification> pop_notification(RequestHandle id);
@@ -73,7 +74,8 @@ class ClientCore {
     bool server_answered() const noexcept { return server_answered_; }
 
   private:
-    // fetch_waiting: an observation whose notification's further blocks wait for NSTART.
+    // fetch_waiting: an observation whose next request (the further blocks of a notification,
+    // or the deregistration) waits for NSTART.
     enum class State : std::uint8_t {
         free,
         queued,

@@ -110,6 +110,10 @@ void ClientCore::prepare_fetch(Exchange& exchange, const MessageView& first, boo
 }
 
 void ClientCore::start_fetch(Exchange& exchange, TimePoint now) {
+    if (exchange.deregistering) {  // a deregistration that waited for NSTART (RFC 7252 §4.7)
+        transmit(exchange, now);   // the observation's token, Observe = 1
+        return;
+    }
     // A fresh token per notification: late answers to an abandoned fetch match nothing (§3.4
     // of RFC 7959: the follow-ups cannot use the observation's token). Every block of one
     // fetch shares it, like any Block2 transfer.
@@ -184,7 +188,16 @@ bool ClientCore::cancel_observation(RequestHandle id, TimePoint now) {
                 return false;
             case State::observing:
             case State::fetch_waiting:
-                break;
+                if (exchange.deregistering) return true;  // already waiting for NSTART
+                // RFC 7252 §4.7: the deregistration is one more request in flight, which an
+                // established observation is not: it waits for NSTART like the rest of a
+                // notification (start_queued sends it first, through start_fetch).
+                exchange.fetching = false;
+                exchange.block2 = false;
+                exchange.deregistering = true;
+                exchange.state = State::fetch_waiting;
+                start_queued(now);
+                return true;
             default:
                 if (registered_fetch) break;  // the rest of a notification is no longer wanted
                 // The registration (or a deregistration) is in flight: its answer ends the
@@ -194,6 +207,7 @@ bool ClientCore::cancel_observation(RequestHandle id, TimePoint now) {
                 exchange.deregistering = true;
                 return true;
         }
+        // The follow-up GET in flight gives its NSTART slot to the deregistration.
         exchange.fetching = false;
         exchange.block2 = false;
         exchange.deregistering = true;

@@ -530,6 +530,18 @@ class UriWriter {
 bool keep_in_segment(char c) noexcept {
     return is_pchar(c);
 }
+// RFC 7252 §6.5 step 6, with one exception: a segment that is exactly "." or ".." would be a
+// dot-segment, which decomposing removes (§6.4 step 2, RFC 3986 §5.2.4), so its dots are
+// percent-encoded ("%2E", "%2E%2E"): the URI then decomposes back to the same Uri-Path.
+void write_segment(UriWriter& writer, Bytes value) noexcept {
+    std::string_view text = as_string(value);
+    if (text == "." || text == "..") {
+        for (std::uint8_t byte : value)
+            writer.put_encoded(byte);
+        return;
+    }
+    writer.put_value(value, keep_in_segment);
+}
 // RFC 7252 §6.5 step 8: in a query argument keep those but '&', plus '/' and '?'.
 bool keep_in_argument(char c) noexcept {
     return c != '&' && is_query_char(c);
@@ -638,7 +650,7 @@ Expected<std::size_t, UriError> compose(const Source& source, const UriDestinati
     bool has_path = false;
     source.each(OptionNumber::uri_path, [&](const Option& segment) {
         writer.put('/');
-        writer.put_value(segment.value, keep_in_segment);
+        write_segment(writer, segment.value);
         has_path = true;
     });
     if (!has_path) writer.put('/');

@@ -176,7 +176,8 @@ ClientHandshake::State ClientHandshake::accept_server_hello_done(const Handshake
                     }) &&
         derive_from_psk(config_->key.view()) && add_change_cipher_spec() && add_finished();
     if (!built) return fail_with(AlertDescription::internal_error, tx);
-    repeat_trigger_seq_ = message->header.message_seq;  // §4.2.4: a repeated flight 4
+    repeat_trigger_ = RepeatTrigger{message->header.message_seq,  // §4.2.4: a repeated flight 4
+                                    HandshakeType::server_hello_done};
     send_flight(now, tx, true);
     return State::await_change_cipher_spec;
 }

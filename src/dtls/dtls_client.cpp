@@ -97,8 +97,9 @@ void DtlsClient::on_session_record(const Record& record, DtlsEvents& events) noe
 void DtlsClient::on_session_handshake(Bytes plaintext, DtlsEvents& events) noexcept {
     if (session_.is_repeated_peer_finished(plaintext)) {
         // RFC 6347 §4.2.4: in a resumed handshake the client sent the last flight.
-        const std::size_t size = session_.write_last_flight(aead_, out_buffer_);
-        if (size > 0) events.send(server_, Bytes(out_buffer_).first(size));
+        PeerSink sink(events, server_);
+        Transmit tx = transmit(sink);
+        (void)session_.send_last_flight(tx);
         return;
     }
     auto fragment = parse_handshake_fragment(plaintext);

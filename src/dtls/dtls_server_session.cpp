@@ -50,8 +50,9 @@ void DtlsServer::on_session_handshake(Session& session, Bytes plaintext,
                                       DtlsEvents& events) noexcept {
     if (session.is_repeated_peer_finished(plaintext)) {
         // RFC 6347 §4.2.4: the client did not get our final flight; send it again.
-        const std::size_t size = session.write_last_flight(aead_, out_buffer_);
-        if (size > 0) events.send(session.peer(), Bytes(out_buffer_).first(size));
+        PeerSink sink(events, session.peer());
+        Transmit tx = transmit(sink);
+        (void)session.send_last_flight(tx);
         return;
     }
     auto fragment = parse_handshake_fragment(plaintext);

@@ -33,7 +33,7 @@ void HandshakeCore::reset_core(Role role, const HandshakeTiming& timing) noexcep
     received_alert_.reset();
     extended_master_secret_ = resumed_ = sends_last_flight_ = accept_sequence_jump_ = false;
     next_send_seq_ = next_receive_seq_ = 0;
-    repeat_trigger_seq_.reset();
+    repeat_trigger_.reset();
     read_epoch_ = write_epoch_ = 0;
     read_windows_[0].reset();
     read_windows_[1].reset();
@@ -128,7 +128,10 @@ void HandshakeCore::on_fragment(const HandshakeFragment& fragment, std::uint16_t
     const HandshakeHeader& header = fragment.header;
     if (header.message_seq < next_receive_seq_) {
         const bool last_fragment = header.fragment_offset + header.fragment_length == header.length;
-        if (repeat_trigger_seq_ == header.message_seq && last_fragment && !flight_.empty()) {
+        const bool repeated = repeat_trigger_ &&
+                              repeat_trigger_->message_seq == header.message_seq &&
+                              repeat_trigger_->type == header.type;
+        if (repeated && last_fragment && !flight_.empty()) {
             (void)flight_.send(tx, writers_);
             timer_.restart(now);
         }

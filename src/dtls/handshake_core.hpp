@@ -144,7 +144,14 @@ class HandshakeCore {
     bool accept_sequence_jump_ = false;  // the server's first message may skip message_seq
     std::uint16_t next_send_seq_ = 0;
     std::uint16_t next_receive_seq_ = 0;
-    std::optional<std::uint16_t> repeat_trigger_seq_;  // peer's last message of its last flight
+    // The peer's last message of its last flight: seen again, ours was lost (§4.2.4). Its type
+    // counts too: a message of the peer's next handshake may reuse the number (a client that
+    // restarted), and taking it for a repeat makes both sides resend to each other forever.
+    struct RepeatTrigger {
+        std::uint16_t message_seq;
+        HandshakeType type;
+    };
+    std::optional<RepeatTrigger> repeat_trigger_;
     std::array<std::uint8_t, random_size> client_random_{};
     std::array<std::uint8_t, random_size> server_random_{};
     std::array<std::uint8_t, max_session_id_size> session_id_{};

@@ -44,7 +44,7 @@ void ServerHandshake::start(const Record& record, const HandshakeFragment& fragm
     const std::uint16_t hello_seq = fragment.header.message_seq;
     next_receive_seq_ = static_cast<std::uint16_t>(hello_seq + 1);
     next_send_seq_ = hello_seq;
-    repeat_trigger_seq_ = hello_seq;
+    repeat_trigger_ = RepeatTrigger{hello_seq, HandshakeType::client_hello};
     continue_after_hello_record(record.header.sequence);
     if (auto alert = check_hello(hello)) {
         state_ = fail_with(*alert, tx);

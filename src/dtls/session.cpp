@@ -72,25 +72,40 @@ bool Session::is_repeated_peer_finished(Bytes handshake_plaintext) const noexcep
            fragment->header.message_seq == peer_finished_seq_;
 }
 
-std::size_t Session::write_last_flight(CcmContext& aead, MutableBytes out) noexcept {
-    constexpr std::size_t ccs_size = record_header_size + 1;
-    if (out.size() < ccs_size) return 0;
-    RecordHeader ccs_header;
-    ccs_header.type = ContentType::change_cipher_spec;
-    ccs_header.epoch = 0;
-    ccs_header.sequence = epoch0_write_sequence_;
-    ccs_header.length = 1;
-    if (!write_record_header(ccs_header, out)) return 0;
-    out[record_header_size] = 1;
-    ++epoch0_write_sequence_;
+// The flight is rebuilt and cut by the same code as the handshake's: a small MTU splits it
+// into two datagrams (and the Finished into fragments) instead of exceeding the MTU.
+bool Session::send_last_flight(Transmit& tx) noexcept {
+    // §4.1: sequence numbers never wrap (as in seal()); a fragmented Finished takes two.
+    if (write_sequence_ >= max_sequence_number) return false;
+    Flight flight;
+    if (!flight.add_change_cipher_spec()) return false;
+    MutableBytes body = flight.body_area();
+    if (body.size() < verify_data_size) return false;
+    std::memcpy(body.data(), own_finished_.data(), verify_data_size);
+    if (flight
+            .add_message(HandshakeType::finished, own_finished_seq_, verify_data_size,
+                         session_epoch)
+            .empty())
+        return false;
+    EpochWriter writers[2] = {{0, epoch0_write_sequence_, nullptr},
+                              {session_epoch, write_sequence_, &write_keys_}};
+    const bool sent = flight.send(tx, writers);
+    epoch0_write_sequence_ = writers[0].next_sequence;
+    write_sequence_ = writers[1].next_sequence;
+    return sent;
+}
 
-    std::array<std::uint8_t, handshake_header_size + verify_data_size> finished{};
-    const HandshakeHeader header{HandshakeType::finished, verify_data_size, own_finished_seq_, 0,
-                                 verify_data_size};
-    (void)write_handshake_header(header, finished);
-    std::memcpy(finished.data() + handshake_header_size, own_finished_.data(), verify_data_size);
-    auto sealed = seal(aead, ContentType::handshake, finished, out.subspan(ccs_size));
-    return sealed ? ccs_size + *sealed : 0;
+std::size_t Session::write_last_flight(CcmContext& aead, MutableBytes out) noexcept {
+    struct OneDatagram final : DatagramSink {
+        std::size_t size = 0;
+        std::size_t count = 0;
+        void send(Bytes datagram) noexcept override {
+            size = datagram.size();
+            ++count;
+        }
+    } sink;
+    Transmit tx{aead, out, sink, out.size()};
+    return send_last_flight(tx) && sink.count == 1 ? sink.size : 0;
 }
 
 }  // namespace coap::dtls

@@ -16,6 +16,7 @@
 #include "dtls/alert.hpp"
 #include "dtls/ccm.hpp"
 #include "dtls/crypto.hpp"
+#include "dtls/flight.hpp"
 #include "dtls/record.hpp"
 #include "dtls/replay_window.hpp"
 
@@ -70,8 +71,11 @@ class Session {
     /// True when `handshake_plaintext` is the peer's handshake-final Finished again and this
     /// side sent the last flight, i.e. that flight should be resent (RFC 6347 §4.2.4).
     bool is_repeated_peer_finished(Bytes handshake_plaintext) const noexcept;
-    /// Writes ChangeCipherSpec (epoch 0) and our Finished (epoch 1) into one datagram; returns
-    /// its size (0 on failure).
+    /// Sends ChangeCipherSpec (epoch 0) and our Finished (epoch 1) again, packed into
+    /// datagrams of at most tx.mtu like the handshake's own flight (RFC 6347 §4.1.1.1, §4.2.3).
+    bool send_last_flight(Transmit& tx) noexcept;
+    /// The same into one datagram in `out`; returns its size (0 on failure or if it takes more
+    /// than one datagram of out.size()).
     std::size_t write_last_flight(CcmContext& aead, MutableBytes out) noexcept;
     /// The peer sent application data, so it has our Finished: stop answering retransmits.
     void peer_confirmed() noexcept { sent_last_flight_ = false; }
