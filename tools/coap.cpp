@@ -104,6 +104,9 @@ struct Arguments {
     std::optional<double> observe_seconds;
     bool verbose = false;
     std::optional<double> timeout;
+    std::optional<std::string> psk_identity;  // -u
+    std::optional<std::string> psk_key;       // -k, as text
+    std::optional<std::string> psk_key_hex;   // --psk-key-hex
 };
 
 constexpr const char* help_footer = R"(Methods:
@@ -114,7 +117,9 @@ constexpr const char* help_footer = R"(Methods:
                                          exits with 130); `get -s SECONDS` does the same
 
 URI: coap://host[:port]/path?query, host a name, an IPv4 address or an IPv6 address in brackets
-     (coap://[::1]/test). coaps:// (DTLS) is not supported yet.
+     (coap://[::1]/test). coaps://host[:port]/... (default port 5684) speaks DTLS 1.2 with a
+     pre-shared key (TLS_PSK_WITH_AES_128_CCM_8, RFC 7252 §9.1.3.1): give the PSK identity with
+     -u and the key with -k (as text, like libcoap's coap-client) or --psk-key-hex.
 
 Formats (-C, -A): a short name (text, link, xml, octet, json, cbor, senml-json, ...), a media
      type (application/json) or a number (0-65535).
@@ -131,15 +136,15 @@ Output: the payload exactly as received (a newline is added only when stdout is 
 
 Exit status: 0 for a 2.xx response, 4 for 4.xx, 5 for 5.xx, 2 for usage errors, 3 when the
      server could not be reached (no response, reset, port unreachable, unknown host), 1 for
-     other failures (malformed response, body too large, unreadable file).
-
-Not supported yet: DTLS (coaps://).
+     other failures (malformed response, body too large, unreadable file). A failed DTLS
+     handshake (wrong key, unknown identity, no DTLS server) exits with 3 and says why.
 
 Examples:
   coap get coap://127.0.0.1/.well-known/core
   coap put -C json -e '{"on":true}' coap://[::1]:5683/lamp
   coap post -f image.cbor -C cbor -b 256 coap://host/upload
   coap observe -s 60 coap://host/time
+  coap get -u device-1 -k secretPSK coaps://host/sensors/temp
   echo hi | coap post -f - coap://host/echo)";
 
 // Parses the command line; returns the exit code to use when the program should stop.
@@ -173,6 +178,10 @@ std::optional<int> parse_command_line(int argc, char** argv, Arguments& args) {
     app.add_option("--timeout", args.timeout,
                    "Overall deadline: stop waiting for the response after SECONDS")
         ->type_name("SECONDS");
+    app.add_option("-u", args.psk_identity, "coaps://: the PSK identity")->type_name("IDENTITY");
+    app.add_option("-k", args.psk_key, "coaps://: the pre-shared key, as text")->type_name("KEY");
+    app.add_option("--psk-key-hex", args.psk_key_hex, "coaps://: the pre-shared key in hex")
+        ->type_name("HEX");
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& help) {
@@ -472,6 +481,7 @@ int exit_code_for(coap::Code code) {
 // Running the request.
 
 struct Request {
+    const coap::Client* client = nullptr;  // for the DTLS status in messages
     Arguments args;
     coap::UriParts parts;
     std::string peer;  // "127.0.0.1:5683", for messages
@@ -485,6 +495,15 @@ struct Request {
 std::optional<coap::Bytes> token_of(const Request& request) {
     if (!request.token) return std::nullopt;
     return coap::Bytes(*request.token);
+}
+
+void print_dtls_session(const Request& request) {
+    if (!request.config.dtls || request.client == nullptr) return;
+    coap::DtlsClientStatus status = request.client->dtls_status();
+    if (!status.established) return;
+    say("DTLS session with " + request.peer + ": PSK identity \"" +
+        request.config.dtls->credentials.identity + "\", TLS_PSK_WITH_AES_128_CCM_8, " +
+        (status.resumed ? "resumed" : "full handshake"));
 }
 
 Failure client_failure(coap::ClientError error, const Request& request, double seconds,
@@ -524,6 +543,15 @@ Failure client_failure(coap::ClientError error, const Request& request, double s
             return {exit_usage, "invalid request (check the URI and -O options)"};
         case coap::ClientError::cancelled:
             return {exit_other, "cancelled"};
+        case coap::ClientError::handshake_failed: {
+            auto failure =
+                request.client ? request.client->dtls_status().last_failure : std::nullopt;
+            return {exit_unreachable,
+                    "DTLS handshake with " + peer + " failed: " +
+                        (failure ? coap::describe(*failure) : std::string("no reason known"))};
+        }
+        case coap::ClientError::session_closed:
+            return {exit_unreachable, peer + " closed the DTLS session before answering"};
     }
     return {exit_other, std::string(coap::describe(error))};
 }
@@ -631,7 +659,10 @@ int run_request(Request& request, coap::Client& client, const coap::UriOptionsBa
     if (!done->result)
         throw client_failure(done->result.error(), request, elapsed, request.args.non_confirmable);
     const coap::ClientResponse& response = *done->result;
-    if (request.args.verbose) print_response_details(response, elapsed);
+    if (request.args.verbose) {
+        print_dtls_session(request);
+        print_response_details(response, elapsed);
+    }
 
     coap::Code code = response.code();
     auto format = response.content_format();
@@ -692,7 +723,10 @@ int run_observe(Request& request, coap::Client& client, const coap::UriOptionsBa
                                  request.args.non_confirmable);
         const coap::ClientResponse& response = *notification->result;
         ++received;
-        if (request.args.verbose) print_response_details(response, seconds_since(start));
+        if (request.args.verbose) {
+            if (received == 1) print_dtls_session(request);
+            print_response_details(response, seconds_since(start));
+        }
         coap::Code code = response.code();
         if (!coap::is_success(code)) {
             if (!response.content_format() && !response.payload().empty())
@@ -739,6 +773,31 @@ int run_observe(Request& request, coap::Client& client, const coap::UriOptionsBa
     return exit_ok;
 }
 
+// -u with -k or --psk-key-hex, for coaps:// (RFC 7252 §9.1.3.1: PSK mode).
+coap::ClientDtlsConfig dtls_settings(const Arguments& args) {
+    if (args.psk_key && args.psk_key_hex)
+        throw Failure{exit_usage, "-k and --psk-key-hex both give the key; use one of them"};
+    if (!args.psk_identity || (!args.psk_key && !args.psk_key_hex))
+        throw Failure{exit_usage,
+                      "coaps:// needs a pre-shared key: -u IDENTITY -k KEY (or --psk-key-hex HEX)"};
+    coap::ClientDtlsConfig dtls;
+    dtls.credentials.identity = *args.psk_identity;
+    if (args.psk_key) {
+        dtls.credentials.key.assign(args.psk_key->begin(), args.psk_key->end());
+    } else {
+        std::string_view digits = *args.psk_key_hex;
+        if (digits.starts_with("0x")) digits.remove_prefix(2);
+        auto bytes = parse_hex(digits);
+        if (!bytes)
+            throw Failure{exit_usage, "--psk-key-hex " + *args.psk_key_hex +
+                                          ": not valid hex (two digits per byte)"};
+        dtls.credentials.key = std::move(*bytes);
+    }
+    if (std::string problem = dtls.credentials.validate(); !problem.empty())
+        throw Failure{exit_usage, "pre-shared " + problem};
+    return dtls;
+}
+
 // Checks the arguments, builds the request and runs it.
 int run(Arguments args) {
     if (args.text && args.file)
@@ -757,20 +816,15 @@ int run(Arguments args) {
     request.args = args;
     coap::UriOptions<> uri;
     auto parts = uri.append_uri(args.uri);
-    if (!parts) {
-        // Report a coaps URI as unsupported even when the rest of it has a problem too.
-        std::string_view text = args.uri;
-        if (lower(text.substr(0, 8)) == "coaps://")
-            throw Failure{exit_usage,
-                          "coaps:// needs DTLS, and DTLS is not supported yet; use coap://"};
+    if (!parts)
         throw Failure{exit_usage, "invalid URI '" + args.uri +
                                       "': " + std::string(coap::describe(parts.error())) +
                                       " (expected coap://host[:port]/path?query)"};
-    }
-    if (parts->secure)
-        throw Failure{exit_usage,
-                      "coaps:// needs DTLS, and DTLS is not supported yet; use coap://"};
     request.parts = *parts;
+    if (parts->secure)
+        request.config.dtls = dtls_settings(args);
+    else if (args.psk_identity || args.psk_key || args.psk_key_hex)
+        throw Failure{exit_usage, "-u, -k and --psk-key-hex apply to coaps:// URIs only"};
 
     if (args.block_size) {
         unsigned size = *args.block_size;
@@ -806,6 +860,13 @@ int run(Arguments args) {
         request.config.ack_timeout =
             std::clamp<coap::Duration>(deadline / 8, 50ms, request.config.ack_timeout);
         request.config.response_timeout = std::min(request.config.response_timeout, deadline);
+        if (request.config.dtls) {
+            // Three handshake flights (1 + 2 + 4 timeouts) give up at 7/8 of the deadline, so a
+            // wrong key is reported as such rather than as a timeout.
+            request.config.dtls->handshake_initial_timeout =
+                std::clamp<coap::Duration>(deadline / 8, 50ms, 1s);
+            request.config.dtls->handshake_retransmissions = 2;
+        }
     }
 
     std::optional<coap::Client> client;
@@ -816,6 +877,7 @@ int run(Arguments args) {
     } catch (const std::exception& error) {
         throw Failure{exit_unreachable, error.what()};
     }
+    request.client = &*client;
     request.peer = client->peer_text();
     if (request.peer.empty()) request.peer = std::string(parts->host);
 

@@ -6,6 +6,8 @@
 // endpoints in turn, latency counted from when each was due. The default engine is the client
 // library's ClientCore (RFC 7252 retransmission, NSTART, token and Message ID rules), one per
 // endpoint; --engine raw is the original hand-rolled sender (no retransmission), the ceiling.
+// coaps:// (-u/-k): each endpoint handshakes (DTLS 1.2 PSK) and its requests go out sealed;
+// --handshakes-only measures handshakes per second instead (--resume: abbreviated ones).
 // The I/O is in tools/bench/.
 #include <cstdio>
 #include <string>
@@ -15,6 +17,7 @@
 
 #include "bench/bench_driver.hpp"
 #include "bench/bench_report.hpp"
+#include "bench/handshake_driver.hpp"
 #include "bench/measure_window.hpp"
 #include "bench/raw_engine.hpp"
 #include "bench/udp_endpoints.hpp"
@@ -27,6 +30,51 @@ using coap::bench::BenchOptions;
 using coap::bench::Engine;
 
 constexpr std::size_t max_payload = 65000;
+
+// The coaps:// settings from the command line.
+struct DtlsArguments {
+    std::string identity;
+    std::string key;
+    bool resume = false;
+    unsigned handshake_timeout_ms = 1000;
+};
+
+void add_dtls_options(CLI::App& app, BenchOptions& options, DtlsArguments& dtls) {
+    app.add_option("-u", dtls.identity, "coaps://: the PSK identity")->type_name("IDENTITY");
+    app.add_option("-k", dtls.key, "coaps://: the pre-shared key, as text")->type_name("KEY");
+    app.add_flag("--handshakes-only", options.handshakes_only,
+                 "coaps://: measure DTLS handshakes per second (each endpoint handshakes, "
+                 "closes and starts again); no requests");
+    app.add_flag("--resume", dtls.resume,
+                 "coaps://: resume the previous session (abbreviated handshakes)");
+    app.add_option("--handshake-timeout", dtls.handshake_timeout_ms,
+                   "coaps://: first handshake retransmission timeout in milliseconds (doubled "
+                   "on each of 5 retransmissions)")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 60'000u));
+}
+
+// Empty when the DTLS options fit the URI; otherwise what is wrong.
+std::string apply_dtls(bool secure, const DtlsArguments& dtls, BenchOptions& options) {
+    if (!secure) {
+        if (!dtls.identity.empty() || !dtls.key.empty() || options.handshakes_only || dtls.resume)
+            return "-u, -k, --handshakes-only and --resume need a coaps:// URI";
+        return {};
+    }
+    if (dtls.identity.empty() || dtls.key.empty())
+        return "coaps:// needs a pre-shared key: -u IDENTITY -k KEY";
+    if (options.engine == Engine::raw) return "coaps:// needs the core engine";
+    if (options.handshakes_only && options.open_loop())
+        return "--handshakes-only runs closed loop (no --rate)";
+    coap::ClientDtlsConfig config;
+    config.credentials = coap::PskCredentials::from_text(dtls.identity, dtls.key);
+    if (std::string problem = config.credentials.validate(); !problem.empty())
+        return "pre-shared " + problem;
+    config.resume = dtls.resume || !options.handshakes_only;
+    config.handshake_initial_timeout = std::chrono::milliseconds(dtls.handshake_timeout_ms);
+    options.dtls = config;
+    return {};
+}
 
 void add_options(CLI::App& app, BenchOptions& options, std::string& method) {
     app.add_option("uri", options.uri, "Target, e.g. coap://127.0.0.1:5683/echo")->required();
@@ -98,10 +146,23 @@ coap::Code parse_method(std::string method) {
     return coap::Code::get;
 }
 
-template <typename Driver>
-int run(const BenchOptions& options, const coap::bench::RequestShape& request,
-        const coap::bench::Destination& destination) {
-    Driver driver(options, request);
+void print_result(const BenchOptions& options, const std::string& target,
+                  const coap::bench::RunResult& result) {
+    coap::bench::print_warnings(options, result);
+    if (options.handshakes_only && options.json)
+        coap::bench::print_handshake_json(options, target, result);
+    else if (options.handshakes_only)
+        coap::bench::print_handshake_table(options, result);
+    else if (options.json)
+        coap::bench::print_json(options, target, result);
+    else
+        coap::bench::print_table(options, result);
+}
+
+template <typename Driver, typename... Request>
+int run(const BenchOptions& options, const coap::bench::Destination& destination,
+        const Request&... request) {
+    Driver driver(options, request...);
     if (std::string error = driver.open(destination); !error.empty()) {
         std::fprintf(stderr, "coap-bench: %s\n", error.c_str());
         return 1;
@@ -115,11 +176,7 @@ int run(const BenchOptions& options, const coap::bench::RequestShape& request,
                          : "");
         return 1;
     }
-    coap::bench::print_warnings(options, result);
-    if (options.json)
-        coap::bench::print_json(options, destination.text, result);
-    else
-        coap::bench::print_table(options, result);
+    print_result(options, destination.text, result);
     return 0;
 }
 
@@ -129,7 +186,9 @@ int main(int argc, char** argv) {
     CLI::App app{"coap-bench - CoAP load generator (one thread, N UDP endpoints)"};
     BenchOptions options;
     std::string method = "get";
+    DtlsArguments dtls;
     add_options(app, options, method);
+    add_dtls_options(app, options, dtls);
     CLI11_PARSE(app, argc, argv);
     options.method = parse_method(method);
     if (options.open_loop() && options.engine == Engine::raw) {
@@ -145,8 +204,8 @@ int main(int argc, char** argv) {
                      static_cast<int>(what.size()), what.data());
         return 2;
     }
-    if (parts->secure) {
-        std::fprintf(stderr, "coap-bench: coaps:// (DTLS) is not supported yet, use coap://\n");
+    if (std::string error = apply_dtls(parts->secure, dtls, options); !error.empty()) {
+        std::fprintf(stderr, "coap-bench: %s\n", error.c_str());
         return 2;
     }
     coap::bench::Destination destination;
@@ -175,7 +234,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "coap-bench: cannot read /proc/%d/stat\n", options.server_pid);
         return 2;
     }
+    if (options.handshakes_only) return run<coap::bench::HandshakeDriver>(options, destination);
     if (options.engine == Engine::raw)
-        return run<coap::bench::RawDriver>(options, request, destination);
-    return run<coap::bench::CoreDriver>(options, request, destination);
+        return run<coap::bench::RawDriver>(options, destination, request);
+    return run<coap::bench::CoreDriver>(options, destination, request);
 }

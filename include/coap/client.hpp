@@ -11,11 +11,12 @@
 #include <variant>
 #include <vector>
 
-#include "coap/export.hpp"
 #include "coap/bytes.hpp"
 #include "coap/codes.hpp"
 #include "coap/content_format.hpp"
+#include "coap/dtls.hpp"
 #include "coap/expected.hpp"
+#include "coap/export.hpp"
 #include "coap/message.hpp"
 #include "coap/time.hpp"
 
@@ -50,6 +51,13 @@ struct ClientConfig {
     /// How long to wait for a response after a NON request (then `timeout`), or for a separate
     /// response after an empty ACK (then `no_separate_response`).
     Duration response_timeout = std::chrono::seconds(93);
+    /// Speak coaps:// (DTLS 1.2 with a pre-shared key, RFC 7252 §9.1.3.1) to host:port instead
+    /// of plain CoAP; set `port` too (coaps' default is 5684, coaps_default_port). The handshake
+    /// runs on Client::connect() or with the first request; every datagram (requests, ACKs,
+    /// RSTs, send_raw/recv_raw) then travels sealed in the session. A session the server closes
+    /// ends the requests and observations outstanding (`session_closed`); the next request
+    /// handshakes again, abbreviated when `dtls->resume` and the server still knows the session.
+    std::optional<ClientDtlsConfig> dtls;
 };
 
 /// Why a request failed. Distinct values for the cases a caller treats differently.
@@ -64,10 +72,46 @@ enum class ClientError : std::uint8_t {
     network,               ///< The socket failed (e.g. ICMP port unreachable).
     invalid_request,       ///< Bad path, option or argument.
     cancelled,             ///< The request or observation was cancelled.
+    /// The DTLS handshake failed: an alert, or no answer in time (a server that cannot
+    /// authenticate our records, say with a wrong key, drops them). Client::dtls_status() says
+    /// which.
+    handshake_failed,
+    /// The DTLS session ended while the request or observation was outstanding (the server sent
+    /// close_notify or a fatal alert, or Client::disconnect() was called).
+    session_closed,
 };
 
 /// A short English description, e.g. "no acknowledgement before the retransmissions ran out".
 COAP_API std::string_view describe(ClientError error) noexcept;
+
+/// How a DTLS handshake failed (ClientError::handshake_failed).
+struct DtlsHandshakeFailure {
+    /// What ended the handshake.
+    enum class Cause : std::uint8_t {
+        timeout,       ///< No (valid) answer after the handshake retransmissions ran out.
+        server_alert,  ///< The server sent a fatal alert.
+        client_alert,  ///< We sent one: the server's messages were wrong (bad Finished, ...).
+        network,       ///< The server's port is unreachable (ICMP) or the socket failed.
+    };
+    Cause cause = Cause::timeout;  ///< What ended the handshake.
+    /// The alert's description (RFC 5246 §7.2; 115 unknown_psk_identity, RFC 4279 §2); 0
+    /// without an alert.
+    std::uint8_t alert = 0;
+};
+
+/// One line in English, e.g. "the server sent a fatal alert: unknown_psk_identity (115)".
+COAP_API std::string describe(const DtlsHandshakeFailure& failure);
+
+/// The DTLS side of a Client (ClientConfig::dtls), for diagnostics and tests.
+struct DtlsClientStatus {
+    bool established = false;  ///< A session is up now.
+    bool resumed = false;      ///< It (or the last one) came from an abbreviated handshake.
+    std::uint32_t full_handshakes = 0;     ///< Completed full handshakes.
+    std::uint32_t resumed_handshakes = 0;  ///< Completed abbreviated ones (RFC 5246 §7.3).
+    std::uint32_t failed_handshakes = 0;   ///< Handshakes that failed (alert, timeout, network).
+    /// Why the most recent handshake failed, if it did.
+    std::optional<DtlsHandshakeFailure> last_failure;
+};
 
 /// A response received by the client. Owns its bytes; for block-wise responses, `payload()` is
 /// the reassembled body and `message()` the last block's datagram.
@@ -182,6 +226,7 @@ class COAP_API Client {
     /// Resolves the host and connects the socket. Throws std::invalid_argument for a bad
     /// configuration and std::system_error when the host cannot be resolved or reached.
     explicit Client(ClientConfig config);
+    /// With DTLS, sends close_notify first (RFC 5246 §7.2.1).
     ~Client();
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
@@ -231,6 +276,17 @@ class COAP_API Client {
 
     /// The server's address as text, e.g. "127.0.0.1:5683", for messages.
     std::string peer_text() const;
+
+    /// With DTLS: runs the handshake now, waiting for it (bounded by the handshake timeouts of
+    /// ClientDtlsConfig); nothing when a session is up. `handshake_failed` (see dtls_status())
+    /// or `network` on failure. Without DTLS it does nothing.
+    std::optional<ClientError> connect();
+    /// With DTLS: sends close_notify and ends the session; outstanding requests fail with
+    /// `session_closed`, and the next request (or connect()) handshakes again, resuming the
+    /// session when ClientDtlsConfig::resume is set. Without DTLS it does nothing.
+    void disconnect();
+    /// The DTLS state; all zero without DTLS.
+    DtlsClientStatus dtls_status() const;
 
   private:
     friend class Observation;

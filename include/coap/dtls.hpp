@@ -1,5 +1,5 @@
 // DTLS 1.2 with pre-shared keys (RFC 6347, RFC 4279, RFC 7925): the settings that turn on
-// coaps:// for a Server (ServerConfig::dtls) and a Client (ClientConfig::psk). The cipher suite
+// coaps:// for a Server (ServerConfig::dtls) and a Client (ClientConfig::dtls). The cipher suite
 // is TLS_PSK_WITH_AES_128_CCM_8 (RFC 6655), the mandatory one for CoAP (RFC 7252 §9.1.3.1).
 #pragma once
 

@@ -6,9 +6,8 @@
 #include <stdexcept>
 #include <utility>
 
-#include "client_core.hpp"
+#include "client/client_impl.hpp"
 #include "coap/uri.hpp"
-#include "io/udp_client.hpp"
 
 namespace coap {
 
@@ -21,6 +20,15 @@ TimePoint now() {
 std::uint64_t random_seed() {
     std::random_device device;
     return (std::uint64_t{device()} << 32) | device();
+}
+
+void validate_dtls(const ClientDtlsConfig& dtls, std::uint32_t buffer_size) {
+    if (std::string problem = dtls.credentials.validate(); !problem.empty())
+        throw std::invalid_argument("ClientConfig.dtls.credentials." + problem);
+    if (dtls.handshake_initial_timeout <= Duration::zero())
+        throw std::invalid_argument("ClientConfig.dtls.handshake_initial_timeout: must be > 0");
+    if (buffer_size > 16384)  // RFC 5246 §6.2.1: one record carries at most 2^14 bytes
+        throw std::invalid_argument("ClientConfig.buffer_size: at most 16384 with DTLS");
 }
 
 void validate(const ClientConfig& config) {
@@ -36,6 +44,7 @@ void validate(const ClientConfig& config) {
         throw std::invalid_argument("ClientConfig.block_szx: a block must fit buffer_size");
     if (!(config.ack_random_factor >= 1.0) || config.ack_timeout <= Duration::zero())
         throw std::invalid_argument("ClientConfig: ack_timeout > 0 and ack_random_factor >= 1");
+    if (config.dtls) validate_dtls(*config.dtls, config.buffer_size);
 }
 
 }  // namespace
@@ -62,6 +71,11 @@ std::string_view describe(ClientError error) noexcept {
             return "invalid request";
         case ClientError::cancelled:
             return "cancelled";
+        case ClientError::handshake_failed:
+            return "the DTLS handshake failed (Client::dtls_status() says why)";
+        case ClientError::session_closed:
+            return "the DTLS session ended (the server closed it) while the request was "
+                   "outstanding";
     }
     return "unknown client error";
 }
@@ -89,56 +103,6 @@ std::optional<ContentFormat> ClientResponse::content_format() const noexcept {
     if (!value || *value > 0xffff) return std::nullopt;
     return static_cast<ContentFormat>(*value);
 }
-
-struct Client::Impl {
-    explicit Impl(const ClientConfig& settings)
-        : config(settings),
-          socket(settings.host, settings.port),
-          core(settings, random_seed()),
-          receive_buffer(settings.buffer_size + 1) {}
-
-    ClientConfig config;
-    io::UdpClientSocket socket;
-    detail::ClientCore core;
-    std::vector<std::uint8_t> receive_buffer;
-
-    void flush() {
-        while (core.has_outgoing()) {
-            int error = socket.send(core.front_outgoing());
-            core.pop_outgoing();
-            if (error == ECONNREFUSED) core.fail_all(ClientError::network);
-        }
-    }
-
-    // Sends what is queued, waits for a datagram or a timer until `deadline`, handles it.
-    void drive(TimePoint deadline) {
-        flush();
-        TimePoint wake = deadline;
-        if (auto timer = core.next_deadline()) wake = std::min(wake, *timer);
-        if (socket.wait_readable(wake - now())) {
-            for (;;) {
-                ssize_t n = socket.receive(receive_buffer);
-                if (n == 0) break;
-                if (n < 0) {
-                    if (-n == ECONNREFUSED) core.fail_all(ClientError::network);
-                    break;
-                }
-                if (static_cast<std::size_t>(n) >= receive_buffer.size()) continue;  // truncated
-                core.on_datagram(Bytes(receive_buffer.data(), static_cast<std::size_t>(n)), now());
-            }
-        }
-        core.on_timer(now());
-        flush();
-    }
-
-    // Other completions stay in the engine's (bounded) queue for poll.
-    ClientResult wait_for(RequestHandle handle) {
-        for (;;) {
-            if (auto result = core.take_completion(handle)) return std::move(*result);
-            drive(now() + std::chrono::seconds(1));
-        }
-    }
-};
 
 Client::Client(ClientConfig config) {
     validate(config);
@@ -230,23 +194,23 @@ std::optional<ClientError> Client::cast(Code method, std::span<const Option> opt
 }
 
 std::optional<ClientError> Client::send_raw(Bytes datagram) {
-    int error = impl_->socket.send(datagram);
-    if (error == 0) return std::nullopt;
-    return error == EMSGSIZE ? ClientError::too_large : ClientError::network;
+    return impl_->send_datagram(datagram);
 }
 
 Expected<std::vector<std::uint8_t>, ClientError> Client::recv_raw(Duration timeout) {
-    TimePoint deadline = now() + timeout;
-    do {
-        if (impl_->socket.wait_readable(deadline - now())) {
-            ssize_t n = impl_->socket.receive(impl_->receive_buffer);
-            if (n < 0) return unexpected(ClientError::network);
-            if (n > 0 && static_cast<std::size_t>(n) < impl_->receive_buffer.size())
-                return std::vector<std::uint8_t>(impl_->receive_buffer.begin(),
-                                                 impl_->receive_buffer.begin() + n);
-        }
-    } while (now() < deadline);
-    return unexpected(ClientError::timeout);
+    return impl_->receive_datagram(timeout);
+}
+
+std::optional<ClientError> Client::connect() {
+    return impl_->connect();
+}
+
+void Client::disconnect() {
+    impl_->disconnect();
+}
+
+DtlsClientStatus Client::dtls_status() const {
+    return impl_->secure ? impl_->secure->status() : DtlsClientStatus{};
 }
 
 }  // namespace coap

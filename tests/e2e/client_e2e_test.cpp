@@ -1046,9 +1046,9 @@ TEST(CliUsage, HelpDocumentsEveryOption) {
     ProcessResult result = run_cli({"--help"});
     EXPECT_EQ(result.exit_status, 0) << show(result);
     for (const char* word :
-         {"get",  "post", "put",  "delete",    "fetch",       "patch", "observe",
-          " -e ", " -f ", " -C ", " -A ",      " -O ",        " -b ",  " -N ",
-          " -T ", " -s ", " -v ", "--timeout", "Exit status", "coaps", "not supported"})
+         {"get",  "post",      "put",         "delete", "fetch", "patch", "observe",      " -e ",
+          " -f ", " -C ",      " -A ",        " -O ",   " -b ",  " -N ",  " -T ",         " -s ",
+          " -v ", "--timeout", "Exit status", "coaps",  " -u ",  " -k ",  "--psk-key-hex"})
         EXPECT_NE(result.out.find(word), std::string::npos) << "no " << word << ":\n" << result.out;
 }
 
@@ -1093,10 +1093,25 @@ TEST(CliUsage, UnreadablePayloadFileExitsWithOne) {
         << show(result);
 }
 
-TEST(CliUsage, CoapsSaysDtlsIsNotSupported) {
-    ProcessResult result = run_cli({"get", "coaps://127.0.0.1/test"});
-    EXPECT_EQ(result.exit_status, 2) << show(result);
-    EXPECT_NE(result.err.find("DTLS is not supported yet"), std::string::npos) << show(result);
+// coaps:// itself is tested against libcoap's DTLS servers in client_dtls_libcoap_test.cpp.
+TEST(CliUsage, CoapsNeedsCredentials) {
+    struct Case {
+        std::vector<std::string> args;
+        std::string message;
+    };
+    const std::vector<Case> cases{
+        {{"get", "coaps://127.0.0.1/test"}, "-u IDENTITY -k KEY"},
+        {{"get", "-k", "secret", "coaps://127.0.0.1/test"}, "-u IDENTITY -k KEY"},
+        {{"get", "-u", "a", "-k", "b", "--psk-key-hex", "00", "coaps://127.0.0.1/test"},
+         "use one of them"},
+        {{"get", "-u", "a", "--psk-key-hex", "0g", "coaps://127.0.0.1/test"}, "not valid hex"},
+        {{"get", "-u", "a", "-k", "b", "coap://127.0.0.1/test"}, "coaps:// URIs only"},
+    };
+    for (const Case& c : cases) {
+        ProcessResult result = run_cli(c.args);
+        EXPECT_EQ(result.exit_status, 2) << show(result);
+        EXPECT_NE(result.err.find(c.message), std::string::npos) << show(result);
+    }
 }
 
 TEST(CliUsage, InvalidTokenIsRejected) {

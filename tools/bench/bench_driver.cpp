@@ -35,10 +35,17 @@ std::uint32_t request_buffer_size(const RequestShape& request) {
     return static_cast<std::uint32_t>((size + 63) / 64 * 64);
 }
 
+// A sealed request is one DTLS record: 13 bytes of header, an 8-byte nonce, an 8-byte tag.
+std::size_t wire_size(const BenchOptions& options, std::uint32_t plain_size) {
+    return plain_size + (options.dtls ? 64u : 0u);
+}
+
 }  // namespace
 
 CoreDriver::CoreDriver(const BenchOptions& options, const RequestShape& request)
-    : options_(options), request_(request), send_(request_buffer_size(request)) {
+    : options_(options),
+      request_(request),
+      send_(wire_size(options, request_buffer_size(request))) {
     config_.max_in_flight = options.window;
     config_.token_length = 4;
     config_.block_szx = 6;
@@ -63,6 +70,8 @@ std::string CoreDriver::open(const Destination& destination) {
     for (std::size_t i = 0; i < options_.endpoints; ++i) {
         endpoints_.emplace_back(config_, random(), options_.window);
         endpoints_.back().fd = sockets_.fd(i);
+        if (options_.dtls)
+            endpoints_.back().secure = std::make_unique<SecureLink>(*options_.dtls, sockets_.fd(i));
         endpoints_.back().index = static_cast<std::uint32_t>(i);
     }
     std::size_t heap_after = mallinfo2().uordblks;
@@ -73,7 +82,8 @@ std::string CoreDriver::open(const Destination& destination) {
         for (std::size_t i = 0; i < fds.size(); ++i)
             fds[i] = sockets_.fd(i);
         uring_ = std::make_unique<UringIo>();
-        if (std::string error = uring_->open(fds, config_.buffer_size, uring_send_slots);
+        if (std::string error =
+                uring_->open(fds, wire_size(options_, config_.buffer_size), uring_send_slots);
             !error.empty()) {
             // io_uring may be disabled (kernel.io_uring_disabled, seccomp): epoll still works.
             std::fprintf(stderr, "coap-bench: note: %s; using epoll\n", error.c_str());
@@ -158,7 +168,6 @@ void CoreDriver::service(Endpoint& endpoint) {
 }
 
 void CoreDriver::drain(Endpoint& endpoint, std::uint64_t now) {
-    const TimePoint at = to_time_point(now);
     while (true) {
         int received = receive_->receive(endpoint.fd);
         if (received == -ECONNREFUSED) {
@@ -172,7 +181,7 @@ void CoreDriver::drain(Endpoint& endpoint, std::uint64_t now) {
                 ++counters_.malformed;
                 continue;
             }
-            endpoint.core.on_datagram(receive_->datagram(i), at);
+            deliver(endpoint, receive_->datagram(i), now);
         }
         if (static_cast<std::size_t>(received) < ReceiveBatch::capacity) return;
     }
@@ -233,6 +242,7 @@ bool CoreDriver::submit(Endpoint& endpoint, std::uint64_t now, std::uint64_t due
 }
 
 void CoreDriver::flush(Endpoint& endpoint) {
+    if (!session_ready(endpoint, now_ns())) return;
     if (uring_) {
         flush_uring(endpoint);
         return;
@@ -241,7 +251,7 @@ void CoreDriver::flush(Endpoint& endpoint) {
         while (endpoint.core.has_outgoing() && !send_.full()) {
             Bytes datagram = endpoint.core.front_outgoing();
             note_outgoing(endpoint, datagram);
-            if (!send_.add(datagram)) ++counters_.send_errors;
+            if (!send_.add(wire(endpoint, datagram))) ++counters_.send_errors;
             endpoint.core.pop_outgoing();
         }
         std::size_t batch = send_.size();
@@ -276,9 +286,11 @@ void CoreDriver::on_timers(std::uint64_t now) {
     const TimePoint at = to_time_point(now);
     for (std::size_t i = 0; i < started_; ++i) {
         Endpoint& endpoint = endpoints_[i];
+        const bool secure_due = endpoint.secure && on_secure_timer(endpoint, at);
         auto deadline = endpoint.core.next_deadline();
-        if (!deadline || *deadline > at) continue;
-        endpoint.core.on_timer(at);
+        const bool core_due = deadline && *deadline <= at && !core_timers_wait(endpoint);
+        if (!core_due && !secure_due) continue;
+        if (core_due) endpoint.core.on_timer(at);
         collect(endpoint, now);
         if (!schedule_) refill(endpoint, now);
         flush(endpoint);

@@ -52,6 +52,13 @@ class CoreDriver {
     void start_due(std::uint64_t now, std::uint64_t start, std::uint64_t ramp_ns);
     void submit_due(std::uint64_t now);
     void finish(std::uint64_t run_start);
+    // coaps:// (bench_driver_secure.cpp).
+    void deliver(Endpoint& endpoint, Bytes datagram, std::uint64_t now);
+    bool session_ready(Endpoint& endpoint, std::uint64_t now);
+    Bytes wire(Endpoint& endpoint, Bytes plaintext);
+    bool on_secure_timer(Endpoint& endpoint, TimePoint at);
+    bool core_timers_wait(const Endpoint& endpoint) const noexcept;
+    void settle(Endpoint& endpoint);
 
     const BenchOptions& options_;
     RequestShape request_;

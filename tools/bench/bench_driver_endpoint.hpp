@@ -4,9 +4,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "bench/bench_driver.hpp"
+#include "bench/secure_link.hpp"
 #include "client/client_core.hpp"
 
 namespace coap::bench {
@@ -42,7 +44,8 @@ struct CoreDriver::Endpoint {
     bool dirty = false;    // io_uring: in dirty_
     bool blocked = false;  // io_uring: in blocked_
     detail::ClientCore core;
-    std::vector<Pending> pending;  // submitted and not completed: at most 2 * window
+    std::unique_ptr<SecureLink> secure;  // coaps://: requests go out sealed once it is up
+    std::vector<Pending> pending;        // submitted and not completed: at most 2 * window
     std::uint16_t last_fresh_message_id = 0;
     bool sent_any = false;
     std::uint32_t fresh_message_ids = 0;

@@ -14,7 +14,7 @@ void CoreDriver::service_uring(std::uint64_t wake_ns) {
             case UringIo::Event::Kind::datagram: {
                 ++counters_.received;
                 std::uint64_t now = now_ns();
-                endpoint.core.on_datagram(event.datagram, to_time_point(now));
+                deliver(endpoint, event.datagram, now);
                 collect(endpoint, now);
                 if (!endpoint.dirty) {
                     endpoint.dirty = true;
@@ -57,7 +57,9 @@ void CoreDriver::service_uring(std::uint64_t wake_ns) {
 void CoreDriver::flush_uring(Endpoint& endpoint) {
     while (endpoint.core.has_outgoing()) {
         Bytes datagram = endpoint.core.front_outgoing();
-        if (!uring_->send(endpoint.index, datagram)) {
+        // A sealed record that finds no slot is dropped and sealed again later: to the server
+        // it looks like a record lost on the way.
+        if (!uring_->send(endpoint.index, wire(endpoint, datagram))) {
             if (!endpoint.blocked) {
                 endpoint.blocked = true;
                 blocked_.push_back(endpoint.index);

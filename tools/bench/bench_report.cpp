@@ -146,6 +146,9 @@ void print_warnings(const BenchOptions& options, const RunResult& result) {
         std::fprintf(
             stderr, "coap-bench: warning: %" PRIu64 " responses were not 2.xx (first: %s)\n",
             c.non_success, std::string(code_text(*result.first_non_success).view()).c_str());
+    if (result.first_handshake_failure)
+        std::fprintf(stderr, "coap-bench: warning: %" PRIu64 " handshakes failed (first: %s)\n",
+                     c.errors, describe(*result.first_handshake_failure).c_str());
     if (c.errors > 0 && result.first_error) {
         std::string_view what = describe(*result.first_error);
         std::fprintf(stderr, "coap-bench: warning: %" PRIu64 " requests failed (first: %.*s)\n",
@@ -206,6 +209,7 @@ void print_json(const BenchOptions& options, const std::string& target, const Ru
     JsonObject json;
     json.text("uri", options.uri)
         .text("target", target)
+        .text("scheme", options.dtls ? "coaps" : "coap")
         .text("engine", engine_name(options.engine))
         .text("io", io_name(result))
         .text("type", options.non ? "NON" : "CON")
@@ -246,6 +250,59 @@ void print_json(const BenchOptions& options, const std::string& target, const Ru
         .number("server_cpu_us_per_request", s.server_cpu_us)
         .raw("udp_rcvbuf_drops_host",
              result.udp_drops ? std::to_string(*result.udp_drops) : std::string("null"));
+    std::printf("%s\n", json.close().c_str());
+}
+
+void print_handshake_table(const BenchOptions& options, const RunResult& result) {
+    const Counters& c = result.counters;
+    const Summary s = summarize(result);
+    std::printf("coap-bench %s: DTLS handshakes only (%s), %u endpoints\n", options.uri.c_str(),
+                options.dtls->resume ? "abbreviated, --resume" : "full", options.endpoints);
+    std::printf("  %.2f s measured after %.2f s warm-up\n", result.measured_s, options.warmup);
+    row("handshakes/s", s.rate, "%14.0f");
+    row("started", c.sent);
+    row("completed", c.completed);
+    row("resumed", c.resumed);
+    row("timed out", c.timeouts);
+    if (c.errors) row("failed (alert)", c.errors);
+    if (c.send_errors) row("send errors", c.send_errors);
+    if (c.refused) row("port unreachable", c.refused);
+    row("handshake p50 (us)", s.p50_us);
+    row("handshake p99 (us)", s.p99_us);
+    row("handshake max (us)", s.max_us);
+    row("load generator CPU %", s.client_cpu_pct);
+    if (s.client_cpu_us) row("load generator CPU us/hs", *s.client_cpu_us, "%14.2f");
+    if (s.server_cpu_pct) row("server CPU %", *s.server_cpu_pct);
+    if (s.server_cpu_us) row("server CPU us/handshake", *s.server_cpu_us, "%14.2f");
+}
+
+void print_handshake_json(const BenchOptions& options, const std::string& target,
+                          const RunResult& result) {
+    const Counters& c = result.counters;
+    const Summary s = summarize(result);
+    JsonObject json;
+    json.text("uri", options.uri)
+        .text("target", target)
+        .text("mode", "handshakes")
+        .raw("resume", options.dtls->resume ? "true" : "false")
+        .count("endpoints", options.endpoints)
+        .number("warmup_s", options.warmup)
+        .number("duration_s", options.duration)
+        .number("measured_s", result.measured_s, "%.4f")
+        .number("handshakes_per_s", s.rate, "%.1f")
+        .count("started", c.sent)
+        .count("completed", c.completed)
+        .count("resumed", c.resumed)
+        .count("timeouts", c.timeouts)
+        .count("errors", c.errors)
+        .count("received", c.received)
+        .count("send_errors", c.send_errors)
+        .count("refused", c.refused)
+        .raw("latency_us", latency_json(s))
+        .number("client_cpu_pct", s.client_cpu_pct, "%.1f")
+        .number("client_cpu_us_per_handshake", s.client_cpu_us)
+        .number("server_cpu_pct", s.server_cpu_pct)
+        .number("server_cpu_us_per_handshake", s.server_cpu_us);
     std::printf("%s\n", json.close().c_str());
 }
 

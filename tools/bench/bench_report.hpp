@@ -13,5 +13,9 @@ namespace coap::bench {
 void print_warnings(const BenchOptions& options, const RunResult& result);
 void print_table(const BenchOptions& options, const RunResult& result);
 void print_json(const BenchOptions& options, const std::string& target, const RunResult& result);
+/// --handshakes-only: handshakes per second, their latency, failures, CPU per handshake.
+void print_handshake_table(const BenchOptions& options, const RunResult& result);
+void print_handshake_json(const BenchOptions& options, const std::string& target,
+                          const RunResult& result);
 
 }  // namespace coap::bench

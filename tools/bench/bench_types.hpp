@@ -42,6 +42,8 @@ struct BenchOptions {
     bool json = false;
     int cpu = -1;
     int server_pid = 0;
+    std::optional<ClientDtlsConfig> dtls;  // coaps://: the PSK and handshake settings
+    bool handshakes_only = false;          // coaps://: handshakes per second, no requests
 
     bool open_loop() const noexcept { return rate > 0; }
 };
@@ -71,6 +73,9 @@ struct Counters {
     std::uint64_t unexpected = 0;  // answers to nothing in flight (late, duplicate, stray)
     std::uint64_t mismatched = 0;  // ACK with an in-flight Message ID but another token
     std::uint64_t empty_acks = 0;  // empty ACKs (a separate response follows)
+    // --handshakes-only: `sent` counts handshakes started, `completed` those established,
+    // `timeouts` and `errors` the failed ones (no answer in time, an alert).
+    std::uint64_t resumed = 0;  // abbreviated handshakes among the completed ones
 };
 
 /// Everything a run measured, for the report.
@@ -89,6 +94,7 @@ struct RunResult {
     double first_exhaustion_s = 0;
     std::optional<Code> first_non_success;
     std::optional<ClientError> first_error;
+    std::optional<DtlsHandshakeFailure> first_handshake_failure;  // --handshakes-only
     std::size_t bytes_per_endpoint = 0;  // heap taken by one endpoint's engine state (0: unknown)
 };
 

@@ -56,10 +56,66 @@ run "core NON PUT 100 B" --non --method put --payload-size 100 "$URI/test"
 run "core open loop POST 1000 B" --rate 2000 --method post --payload-size 1000 "$URI/test"
 run "core CON GET over epoll" --io epoll "$URI/test"
 run "raw CON GET" --engine raw "$URI/test"
-# DTLS is not there yet: a clear error, exit status 2.
+# coaps:// without a key: a clear error, exit status 2.
 status=0
 "$BIN/coap-bench" "coaps://127.0.0.1:$PORT/test" 2>"$WORK/coaps.err" || status=$?
-if [[ $status != 2 ]] || ! grep -q "not supported yet" "$WORK/coaps.err"; then
-    echo "smoke_test: coaps:// should fail with status 2 and 'not supported yet'" >&2
+if [[ $status != 2 ]] || ! grep -q -- "-u IDENTITY -k KEY" "$WORK/coaps.err"; then
+    echo "smoke_test: coaps:// without -u/-k should fail with status 2 and name them" >&2
+    cat "$WORK/coaps.err" >&2
     exit 1
 fi
+
+# coaps:// against libcoap's coap-server-openssl (PSK; DTLS on its port + 1), when installed.
+LIBCOAP=/usr/bin/coap-server-openssl
+if [[ ! -x $LIBCOAP ]]; then
+    echo "smoke_test: $LIBCOAP is missing (libcoap3-bin): coaps:// runs skipped"
+    exit 0
+fi
+DTLS_PORT=""
+for _ in 1 2 3; do  # a random port pair may be taken: the server then exits at once
+    base=$((20000 + RANDOM % 40000))
+    "$LIBCOAP" -A 127.0.0.1 -p "$base" -k smoke-key >"$WORK/libcoap.log" 2>&1 &
+    LIBCOAP_PID=$!
+    for _ in $(seq 20); do
+        if "$BIN/coap-bench" --endpoints 1 --warmup 0.05 --duration 0.05 -u smoke -k smoke-key \
+            "coaps://127.0.0.1:$((base + 1))/" >/dev/null 2>&1; then
+            DTLS_PORT=$((base + 1))
+            break
+        fi
+        kill -0 "$LIBCOAP_PID" 2>/dev/null || break
+    done
+    [[ -n $DTLS_PORT ]] && break
+    kill "$LIBCOAP_PID" 2>/dev/null || true
+    wait "$LIBCOAP_PID" 2>/dev/null || true
+done
+if [[ -z $DTLS_PORT ]]; then
+    echo "smoke_test: coap-server-openssl did not answer over DTLS:" >&2
+    cat "$WORK/libcoap.log" >&2
+    exit 1
+fi
+trap 'kill "$LIBCOAP_PID" 2>/dev/null || true; wait "$LIBCOAP_PID" 2>/dev/null || true; cleanup' EXIT
+SURI="coaps://127.0.0.1:$DTLS_PORT"
+run "core coaps CON GET" -u smoke -k smoke-key "$SURI/"
+run "core coaps CON GET over epoll" --io epoll -u smoke -k smoke-key "$SURI/"
+
+# handshakes LABEL ARGS...: a short --handshakes-only run; checks the JSON.
+handshakes() {
+    local label=$1
+    shift
+    local line
+    line=$("$BIN/coap-bench" --endpoints 4 --warmup 0.1 --duration 0.3 --json --handshakes-only \
+        -u smoke -k smoke-key "$@" "$SURI/")
+    for key in handshakes_per_s completed resumed timeouts latency_us client_cpu_pct; do
+        if [[ $line != *"\"$key\":"* ]]; then
+            echo "smoke_test: $label: no \"$key\" in $line" >&2
+            exit 1
+        fi
+    done
+    if [[ $line =~ \"completed\":0, || ! $line =~ \"completed\":[0-9]+ ]]; then
+        echo "smoke_test: $label: no handshake completed: $line" >&2
+        exit 1
+    fi
+    echo "$label: $line"
+}
+handshakes "full handshakes"
+handshakes "abbreviated handshakes" --resume
