@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "coap/client.hpp"
 #include "libcoap_harness.hpp"
 
 namespace coap::e2e {
@@ -113,10 +114,36 @@ TEST_P(DtlsE2E, TD_COAP_DTLS_02_WrongKeyGetsNoAnswer) {
     check_exchange(after, Mode::con, "GET", "2.05");  // coapd serves on
 }
 
+class DtlsE2EOwnClient : public DtlsE2E {};
+
 INSTANTIATE_TEST_SUITE_P(Peers, DtlsE2E, ::testing::Values(Variant::openssl, Variant::gnutls),
                          [](const auto& param_info) {
                              return param_info.param == Variant::openssl ? "OpenSSL" : "GnuTLS";
                          });
+
+// ---------------------------------------------------------------------------------------------
+// Our own client over coaps://: a GET, a block-wise download and an observation in one session.
+
+TEST_F(DtlsE2EOwnClient, GetBlockWiseAndObserveInOneSession) {
+    coap::ClientConfig config;
+    config.host = "127.0.0.1";
+    config.port = secure_port();
+    config.dtls = coap::ClientDtlsConfig{coap::PskCredentials::from_text(identity, key)};
+    coap::Client client(config);
+    auto test = client.get("/test");
+    ASSERT_TRUE(test.has_value()) << coap::describe(test.error());
+    EXPECT_EQ(test->code(), Code::content);
+    auto large = client.get("/large");
+    ASSERT_TRUE(large.has_value()) << coap::describe(large.error());
+    EXPECT_GT(large->payload().size(), 1024u) << "reassembled from Block2";
+    auto observation = client.observe("/obs");
+    ASSERT_TRUE(observation.has_value()) << coap::describe(observation.error());
+    int notifications = 0;
+    for (int i = 0; i < 10 && notifications < 3; ++i)
+        if (auto note = observation->next(2s); note && note->result) ++notifications;
+    EXPECT_GE(notifications, 3);
+    EXPECT_EQ(client.dtls_status().full_handshakes, 1u) << "one session for all of it";
+}
 
 // ---------------------------------------------------------------------------------------------
 // openssl s_client: the handshake alone. Its stdin is /dev/null, so it closes (close_notify)

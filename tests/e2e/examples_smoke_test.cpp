@@ -143,6 +143,19 @@ TEST(ExamplesSmoke, DtlsServerAuthorizesByPskIdentity) {
     EXPECT_EQ(server.stop(), 0);
 }
 
+TEST(ExamplesSmoke, DtlsClientAgainstDtlsServerResumesItsSession) {
+    ExampleServer server("dtls_server");
+    ProcessResult client =
+        run_example("dtls_client", {"127.0.0.1", server.port_text(), "device-1", "secret-1"});
+    EXPECT_EQ(client.out, "2.05 device-1\n2.05 device-1\nhandshakes: 1 full, 1 resumed\n");
+    ProcessResult refused = run_process(
+        {example_path("dtls_client"), "127.0.0.1", server.port_text(), "intruder", "guess"},
+        example_timeout);
+    EXPECT_EQ(refused.exit_status, 1);
+    EXPECT_NE(refused.out.find("unknown_psk_identity"), std::string::npos) << refused.out;
+    EXPECT_EQ(server.stop(), 0);
+}
+
 TEST(ExamplesSmoke, BlockUploadRoundTrip) {
     ProcessResult run = run_example("block_upload", {});
     EXPECT_EQ(run.out.rfind("20480 bytes up and back", 0), 0u) << run.out;
