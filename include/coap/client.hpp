@@ -26,7 +26,7 @@ namespace coap {
 struct ClientConfig {
     /// Server: an IPv4 or IPv6 literal ("::1" or "[::1]") or a host name (getaddrinfo).
     std::string host = "127.0.0.1";
-    std::uint16_t port = 5683;
+    std::uint16_t port = 5683;  ///< 5683 for coap://, coaps_default_port (5684) for coaps://.
     /// Requests outstanding at once once the server has answered (before that, NSTART = 1,
     /// RFC 7252 §4.7). Further submits wait in a queue of the same size; beyond it, `busy`.
     std::uint32_t max_in_flight = 32;
@@ -41,8 +41,8 @@ struct ClientConfig {
     std::uint32_t buffer_size = 1280;
     /// RFC 7252 §4.8 transmission parameters.
     Duration ack_timeout = std::chrono::seconds(2);
-    double ack_random_factor = 1.5;
-    std::uint32_t max_retransmit = 4;
+    double ack_random_factor = 1.5;    ///< ACK_RANDOM_FACTOR, at least 1.0.
+    std::uint32_t max_retransmit = 4;  ///< MAX_RETRANSMIT.
     /// Notifications held for observations until next()/next_into() takes them. When full,
     /// the oldest one that does not end its observation is dropped (stale data is worth least).
     /// Each slot holds one datagram of buffer_size bytes; a slot that once held a reassembled
@@ -118,20 +118,31 @@ struct DtlsClientStatus {
 class COAP_API ClientResponse {
   public:
     ClientResponse() = default;
+    /// Made by the client: the (last) datagram, and the reassembled body when `reassembled`.
     ClientResponse(std::vector<std::uint8_t> datagram, std::vector<std::uint8_t> body,
                    bool reassembled);
+    /// Copies re-point the message view into the copy's own bytes.
     ClientResponse(const ClientResponse& other);
+    /// See the copy constructor.
     ClientResponse& operator=(const ClientResponse& other);
-    ClientResponse(ClientResponse&&) noexcept = default;
-    ClientResponse& operator=(ClientResponse&&) noexcept = default;
+    ClientResponse(ClientResponse&&) noexcept = default;             ///< Keeps the views valid.
+    ClientResponse& operator=(ClientResponse&&) noexcept = default;  ///< Keeps the views valid.
 
+    /// The response code: Code::content (2.05), Code::not_found (4.04), ...
     Code code() const noexcept { return view_.code(); }
+    /// ACK (piggybacked), CON or NON (separate or NON responses).
     MessageType type() const noexcept { return view_.type(); }
+    /// The body: the reassembled one for a block-wise response.
     Bytes payload() const noexcept;
+    /// The body as text (no validation).
     std::string_view text() const noexcept { return as_string(payload()); }
+    /// The whole parsed datagram (the last block's, for a block-wise response).
     const MessageView& message() const noexcept { return view_; }
+    /// The first option with `number`, if any.
     std::optional<Option> option(OptionNumber number) const noexcept { return view_.find(number); }
+    /// Every option with `number`, in order.
     OptionRange options(OptionNumber number) const noexcept { return view_.options(number); }
+    /// The Content-Format option, if any.
     std::optional<ContentFormat> content_format() const noexcept;
 
   private:
@@ -141,6 +152,7 @@ class COAP_API ClientResponse {
     MessageView view_{};
 };
 
+/// A response, or why there is none.
 using ClientResult = Expected<ClientResponse, ClientError>;
 
 /// Identifies a submitted request.
@@ -148,16 +160,16 @@ using RequestHandle = std::uint64_t;
 
 /// A finished request, from `Client::poll`.
 struct Completion {
-    RequestHandle handle;
-    ClientResult result;
+    RequestHandle handle;  ///< As returned by Client::submit.
+    ClientResult result;   ///< Its response or error.
 };
 
 /// A request to send: method, options (any order) and payload. Views must stay valid until the
 /// call returns (submit copies what it needs).
 struct RequestSpec {
-    Code method = Code::get;
-    std::span<const Option> options{};
-    Bytes payload{};
+    Code method = Code::get;            ///< GET, POST, PUT, DELETE, FETCH, PATCH or iPATCH.
+    std::span<const Option> options{};  ///< Uri-Path, Uri-Query, Content-Format, ...
+    Bytes payload{};                    ///< Uploaded block-wise when larger than a block.
     /// NON instead of CON (RFC 7252 §4.3): no retransmission; the response is awaited for
     /// ClientConfig::response_timeout.
     bool non_confirmable = false;
@@ -180,7 +192,7 @@ class Client;
 /// RST, blocks out of order) ends the observation with that error, as does a body above
 /// max_body_size (`too_large`).
 struct Notification {
-    ClientResult result;
+    ClientResult result;  ///< The notification, or the error that ended the observation.
     /// True for the last one: the server ended the observation (a non-2.xx, or a response
     /// without Observe), or it failed (`result` holds the error).
     bool last = false;
@@ -190,8 +202,11 @@ struct Notification {
 class COAP_API Observation {
   public:
     Observation() = default;
+    /// Made by Client::observe.
     Observation(Client* client, RequestHandle id) : client_(client), id_(id) {}
+    /// Takes over the observation; `other` becomes inactive.
     Observation(Observation&& other) noexcept { *this = std::move(other); }
+    /// Cancels the current observation, if any, and takes over `other`'s.
     Observation& operator=(Observation&& other) noexcept;
     Observation(const Observation&) = delete;
     Observation& operator=(const Observation&) = delete;
@@ -233,13 +248,18 @@ class COAP_API Client {
 
     /// Blocking requests by path and query ("/sensors?type=temp&floor=2"), as CON.
     ClientResult get(std::string_view path_and_query);
+    /// POST `payload`, with a Content-Format option when `format` is given.
     ClientResult post(std::string_view path_and_query, Bytes payload,
                       std::optional<ContentFormat> format = std::nullopt);
+    /// PUT, as post().
     ClientResult put(std::string_view path_and_query, Bytes payload,
                      std::optional<ContentFormat> format = std::nullopt);
+    /// DELETE.
     ClientResult del(std::string_view path_and_query);
+    /// FETCH (RFC 8132), as post().
     ClientResult fetch(std::string_view path_and_query, Bytes payload,
                        std::optional<ContentFormat> format = std::nullopt);
+    /// PATCH (RFC 8132), as post().
     ClientResult patch(std::string_view path_and_query, Bytes payload,
                        std::optional<ContentFormat> format = std::nullopt);
 
@@ -260,6 +280,7 @@ class COAP_API Client {
     /// and finished-but-not-polled reach 2 * max_in_flight (so poll to make room). Blocking calls
     /// are submits too and get `busy` the same way.
     Expected<RequestHandle, ClientError> submit(const RequestSpec& request);
+    /// See submit().
     std::optional<Completion> poll(Duration timeout);
     /// Requests submitted and not yet returned by poll (or a blocking call).
     std::size_t pending() const noexcept;
@@ -268,10 +289,12 @@ class COAP_API Client {
     /// CON notifications are acknowledged automatically; notifications that arrive after the
     /// observation ended are answered with RST.
     Expected<Observation, ClientError> observe(const RequestSpec& request);
+    /// observe() of a GET of `path_and_query`.
     Expected<Observation, ClientError> observe(std::string_view path_and_query);
 
     /// Raw datagrams with no protocol handling (no ACKs, no matching, no retransmission).
     std::optional<ClientError> send_raw(Bytes datagram);
+    /// The next datagram from the server (opened, with DTLS), waiting up to `timeout`.
     Expected<std::vector<std::uint8_t>, ClientError> recv_raw(Duration timeout);
 
     /// The server's address as text, e.g. "127.0.0.1:5683", for messages.
