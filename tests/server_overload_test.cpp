@@ -49,12 +49,14 @@ class OverloadTest : public ::testing::Test {
         std::size_t n = core_->on_datagram(from, datagram, TimePoint{} + when, reply);
         return ByteVector(reply.begin(), reply.begin() + n);
     }
-    // `count` datagrams from distinct endpoints in one batch, then the batch end.
-    void batch(int count, Duration when) {
+    // `count` datagrams from distinct endpoints in one batch, then the batch end. With
+    // `overflowing`, the kernel dropped datagrams in that batch too: a flood.
+    void batch(int count, Duration when, bool overflowing = true) {
         for (int i = 0; i < count; ++i, ++next_)
             send(request(MessageType::non, static_cast<std::uint16_t>(5000 + next_)),
                  *Endpoint::from_literal("10.9.0.1", static_cast<std::uint16_t>(20000 + next_)),
                  when);
+        if (overflowing) core_->note_kernel_drops(++kernel_drops_);
         NullSink sink;
         core_->on_timers(TimePoint{} + when, sink);
     }
@@ -72,6 +74,7 @@ class OverloadTest : public ::testing::Test {
     std::unique_ptr<ServerCore> core_;
     Endpoint client_ = *Endpoint::from_literal("192.0.2.7", 40000);
     int next_ = 0;
+    std::uint64_t kernel_drops_ = 0;
 };
 
 TEST_F(OverloadTest, LevelsFollowTheReceiveRingWithHysteresis) {
@@ -85,6 +88,21 @@ TEST_F(OverloadTest, LevelsFollowTheReceiveRingWithHysteresis) {
     EXPECT_EQ(core_->load_level(), LoadLevel::shedding);
     batch(1, 3ms);
     EXPECT_EQ(core_->load_level(), LoadLevel::normal);
+}
+
+// A worker that keeps up with many clients may see full batches; without kernel drops that is
+// a deep queue being drained, not an overload.
+TEST_F(OverloadTest, AFullRingWithoutKernelDropsIsNoOverload) {
+    build();
+    batch(10, 0ms, false);
+    batch(10, 1ms, false);
+    EXPECT_EQ(core_->load_level(), LoadLevel::normal);
+    batch(10, 2ms, true);
+    EXPECT_EQ(core_->load_level(), LoadLevel::shedding);
+    batch(10, 500ms, false);  // no new drops, but within a second of the last: still a flood
+    EXPECT_EQ(core_->load_level(), LoadLevel::shedding);
+    batch(10, 1100ms, false);
+    EXPECT_EQ(core_->load_level(), LoadLevel::normal) << "a second without drops";
 }
 
 TEST_F(OverloadTest, SheddingRefusesNewConWith429AndMaxAgeAndDropsNon) {

@@ -59,8 +59,10 @@ class EchoProcessor : public DatagramProcessor {
     void on_batch_end(TimePoint now, Outbox&) noexcept override {
         if (batch_times.size() < batch_times.capacity()) batch_times.push_back(now);
     }
+    void on_kernel_drops(std::uint64_t total) noexcept override { kernel_drops = total; }
 
     Endpoint last_peer;
+    std::uint64_t kernel_drops = 0;
     std::vector<TimePoint> datagram_times;
     std::vector<TimePoint> batch_times;
 };
@@ -214,10 +216,11 @@ TEST(PlanBufferCount, RoundsUpToAPowerOfTwoAndCapsAtTheRingLimit) {
 }
 
 TEST(PlanBufferCount, ClampsToTheMemlockLimit) {
-    // 1280-byte buffers take 1344 bytes with header and address, plus a 16-byte ring entry.
+    // 1280-byte buffers take 1408 bytes with the header, address and drop-counter control
+    // message (cache-line aligned), plus a 16-byte ring entry.
     EXPECT_EQ(plan_buffer_count(512, 1280, 64 * 1024), 32u);
-    EXPECT_EQ(plan_buffer_count(512, 1280, 512 * 1360), 512u);
-    EXPECT_EQ(plan_buffer_count(512, 1280, 512 * 1360 - 1), 256u);
+    EXPECT_EQ(plan_buffer_count(512, 1280, 512 * 1424), 512u);
+    EXPECT_EQ(plan_buffer_count(512, 1280, 512 * 1424 - 1), 256u);
     EXPECT_EQ(plan_buffer_count(512, 1280, 0), 1u);
 }
 
@@ -410,6 +413,34 @@ TEST(UringWorker, BurstOfFourTimesTheBufferRingIsServedByRearming) {
     const std::set<TimePoint> datagram_batches(echo.datagram_times.begin(),
                                                echo.datagram_times.end());
     EXPECT_LT(datagram_batches.size(), echo.datagram_times.size());
+}
+
+// SO_RXQ_OVFL: datagrams the kernel dropped on a full receive queue (the worker not running yet)
+// are counted and reported to the processor, the server's overload signal.
+TEST(UringWorker, KernelDropsOnAFullReceiveQueueAreReported) {
+    EchoProcessor echo;
+    OPEN_WORKER_OR_SKIP(worker, loopback_config(), echo);
+    const std::uint16_t port = worker->local_port();
+    Client client(AF_INET);
+    const Datagram big(1000, 0x5a);
+    for (int i = 0; i < 20000; ++i)  // far beyond any receive buffer the kernel allows
+        client.send_to("127.0.0.1", port, big);
+    // A datagram carries the drop count of the moment it was queued: those queued before the
+    // queue filled say 0, so the count arrives with the next one after the drops.
+    const WorkerStats& stats = worker->stats();
+    for (int idle = 0; idle < 3;) {
+        const std::uint64_t before = stats.received;
+        worker->run_once(std::chrono::milliseconds(10));
+        idle = stats.received == before ? idle + 1 : 0;
+    }
+    EXPECT_EQ(echo.kernel_drops, 0u);
+    client.send_to("127.0.0.1", port, big);
+    for (int turn = 0; turn < 100 && echo.kernel_drops == 0; ++turn)
+        worker->run_once(std::chrono::milliseconds(10));
+    EXPECT_GT(stats.kernel_drops, 0u);
+    EXPECT_EQ(echo.kernel_drops, stats.kernel_drops);
+    EXPECT_EQ(stats.received + stats.kernel_drops, 20001u)
+        << "every datagram was either received or counted as dropped";
 }
 
 TEST(UringWorker, FullSendPoolDropsRepliesAndCountsThem) {

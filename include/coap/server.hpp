@@ -34,6 +34,9 @@ struct ServerStats {
     std::uint64_t block_transfers_in_use = 0;       ///< Block-wise transfer slots in use right now.
     std::uint64_t dtls_handshakes_in_progress = 0;  ///< DTLS handshake slots in use right now.
     std::uint64_t truncated = 0;                    ///< Datagrams larger than buffer_size, dropped.
+    /// Datagrams the kernel dropped on a full socket receive queue (SO_RXQ_OVFL): the server
+    /// is receiving more than it drains. The load level rises only while this grows.
+    std::uint64_t kernel_drops = 0;
     std::uint64_t send_dropped = 0;      ///< Replies dropped for want of a free send slot.
     std::uint64_t send_errors = 0;       ///< Sends the kernel refused.
     std::uint64_t cached_exchanges = 0;  ///< Exchanges held for deduplication right now.

@@ -159,6 +159,10 @@ UdpSocket UdpSocket::bind(std::string_view address, std::uint16_t port, int buff
     }
     raise_buffer(fd, SO_RCVBUF, "SO_RCVBUF", buffer_bytes);
     raise_buffer(fd, SO_SNDBUF, "SO_SNDBUF", buffer_bytes);
+    // The kernel's count of datagrams dropped on a full receive queue comes with each datagram
+    // (recvmsg control data): the server's overload signal. Without it, load levels stay normal.
+    if (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) != 0)
+        log(LogLevel::warn, "io: setsockopt(SO_RXQ_OVFL) failed: %s", std::strerror(errno));
 
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&parsed.storage), parsed.length) != 0)
         throw_errno(errno, "cannot bind UDP socket to " + where);

@@ -36,6 +36,9 @@ class DatagramProcessor {
     /// length, 0 for none. `datagram` is valid only during the call.
     virtual std::size_t on_datagram(const Endpoint& peer, Bytes datagram, TimePoint now,
                                     MutableBytes reply) noexcept = 0;
+    /// Before on_batch_end, when the kernel dropped datagrams on this worker's socket since the
+    /// last batch (its receive queue was full); `total` counts every drop so far.
+    virtual void on_kernel_drops([[maybe_unused]] std::uint64_t total) noexcept {}
     /// Called once by the worker's constructor with the outbox of that worker, for processors
     /// that send more than one datagram per datagram received (a DTLS handshake flight). Sends
     /// through it from on_datagram go out with the batch.
@@ -78,6 +81,8 @@ struct WorkerStats {
     std::uint64_t no_buffers = 0;    ///< Times the receive ended because every buffer was in use.
     std::uint64_t recv_errors = 0;   ///< Other failed receives and malformed completions.
     std::uint64_t batches = 0;       ///< Calls of run_once that processed completions or timed out.
+    /// Datagrams the kernel dropped because the socket's receive queue was full (SO_RXQ_OVFL).
+    std::uint64_t kernel_drops = 0;
 };
 
 /// The receive-buffer count actually used for a request: rounded up to a power of two, capped at

@@ -29,8 +29,11 @@ inline constexpr std::uint16_t buffer_group = 0;  // each worker has its own rin
 inline constexpr std::size_t buffer_alignment = 64;
 // Room for the peer address in each receive buffer (enough for AF_INET and AF_INET6).
 inline constexpr std::uint32_t name_capacity = sizeof(sockaddr_in6);
+// Room for one control message: the socket's drop counter (SO_RXQ_OVFL, a 32-bit count).
+inline constexpr std::uint32_t control_capacity = CMSG_SPACE(sizeof(std::uint32_t));
 // Bytes in front of the payload in a multishot recvmsg buffer.
-inline constexpr std::uint32_t recv_header = sizeof(io_uring_recvmsg_out) + name_capacity;
+inline constexpr std::uint32_t recv_header =
+    sizeof(io_uring_recvmsg_out) + name_capacity + control_capacity;
 inline constexpr auto drain_timeout = std::chrono::seconds(2);
 
 // What a completion belongs to: the operation in the high 32 bits of user_data, a send slot in
@@ -157,6 +160,7 @@ class UringWorker::Impl final : public Outbox {
     void handle(const io_uring_cqe& cqe, TimePoint now) noexcept;
     void on_receive(const io_uring_cqe& cqe, TimePoint now) noexcept;
     void on_datagram(std::uint8_t* buffer, int length, TimePoint now) noexcept;
+    void note_kernel_drops(io_uring_recvmsg_out& out) noexcept;
     void on_sent(const io_uring_cqe& cqe) noexcept;
     void on_wake() noexcept;
     void recycle(std::uint16_t buffer_id) noexcept;
@@ -190,6 +194,8 @@ class UringWorker::Impl final : public Outbox {
     Duration idle_timeout_;
     std::size_t stride_ = 0;
     std::uint8_t* scratch_reply_ = nullptr;
+    std::uint32_t kernel_drop_count_ = 0;  // the socket's SO_RXQ_OVFL counter, last seen
+    bool kernel_drops_changed_ = false;    // in this batch
     std::uint32_t buffer_size_;
     std::uint32_t buffer_count_ = 0;
     std::uint32_t batch_limit_ = 0;

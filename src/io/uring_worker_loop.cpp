@@ -61,6 +61,10 @@ bool UringWorker::Impl::run_once(Duration timeout) noexcept {
     }
     if (!wake_armed_ && !stopping) arm_wake();
 
+    if (kernel_drops_changed_) {
+        kernel_drops_changed_ = false;
+        processor_.on_kernel_drops(stats_.kernel_drops);
+    }
     processor_.on_batch_end(now, *this);
 
     if (io_uring_sq_ready(ring) > 0) {
@@ -121,6 +125,23 @@ void UringWorker::Impl::on_receive(const io_uring_cqe& cqe, TimePoint now) noexc
     if (has_buffer) recycle(buffer_id);
 }
 
+// SO_RXQ_OVFL: every datagram carries the count of datagrams the kernel has dropped on this
+// socket for want of receive-buffer space, the sign that the offered load exceeds what the
+// worker drains.
+void UringWorker::Impl::note_kernel_drops(io_uring_recvmsg_out& out) noexcept {
+    for (cmsghdr* control = io_uring_recvmsg_cmsg_firsthdr(&out, &recv_message_);
+         control != nullptr;
+         control = io_uring_recvmsg_cmsg_nexthdr(&out, &recv_message_, control)) {
+        if (control->cmsg_level != SOL_SOCKET || control->cmsg_type != SO_RXQ_OVFL) continue;
+        std::uint32_t count;
+        std::memcpy(&count, CMSG_DATA(control), sizeof count);
+        if (count == kernel_drop_count_) return;
+        stats_.kernel_drops += count - kernel_drop_count_;  // wraps like the counter
+        kernel_drop_count_ = count;
+        kernel_drops_changed_ = true;
+    }
+}
+
 void UringWorker::Impl::on_datagram(std::uint8_t* buffer, int length, TimePoint now) noexcept {
     io_uring_recvmsg_out* out = io_uring_recvmsg_validate(buffer, length, &recv_message_);
     if (out == nullptr || out->namelen > name_capacity) {
@@ -131,6 +152,7 @@ void UringWorker::Impl::on_datagram(std::uint8_t* buffer, int length, TimePoint 
         ++stats_.truncated;
         return;
     }
+    note_kernel_drops(*out);
     const auto peer = Endpoint::from_sockaddr(
         static_cast<const sockaddr*>(io_uring_recvmsg_name(out)), out->namelen);
     if (!peer) {

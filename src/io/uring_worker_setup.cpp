@@ -102,6 +102,7 @@ UringWorker::Impl::Impl(const WorkerConfig& config, DatagramProcessor& processor
 
     // The kernel reads the name length (and that there is no control data or iovec) from here.
     recv_message_.msg_namelen = name_capacity;
+    recv_message_.msg_controllen = control_capacity;
 
     // Prepared now, submitted by the first run_once, so the requests belong to the thread that
     // runs the worker.

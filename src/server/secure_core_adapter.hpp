@@ -32,6 +32,7 @@ class SecureCoreAdapter final : public io::DatagramProcessor, private dtls::Dtls
     std::size_t on_datagram(const Endpoint& peer, Bytes datagram, TimePoint now,
                             MutableBytes reply) noexcept override;
     void on_batch_end(TimePoint now, io::Outbox& out) noexcept override;
+    void on_kernel_drops(std::uint64_t total) noexcept override { core_.note_kernel_drops(total); }
 
     const dtls::DtlsServer& dtls() const noexcept { return dtls_; }
 

@@ -39,6 +39,7 @@ class CoreAdapter final : public io::DatagramProcessor {
                             MutableBytes reply) noexcept override {
         return core_.on_datagram(peer, datagram, now, reply);
     }
+    void on_kernel_drops(std::uint64_t total) noexcept override { core_.note_kernel_drops(total); }
     void on_batch_end(TimePoint now, io::Outbox& out) noexcept override {
         OutboxSink sink(out);
         core_.on_timers(now, sink);
@@ -233,6 +234,7 @@ ServerStats Server::stats() const noexcept {
         total.received += io.received;
         total.sent += io.sent;
         total.truncated += io.truncated;
+        total.kernel_drops += io.kernel_drops;
         total.send_dropped += io.send_dropped;
         total.send_errors += io.send_errors;
         total.requests += core.requests;

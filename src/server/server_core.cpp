@@ -289,7 +289,7 @@ std::optional<DeferredResponse> ServerCore::defer(const Request& request) noexce
 }
 
 void ServerCore::on_timers(TimePoint now, DatagramSink& out) noexcept {
-    update_load();
+    update_load(now);
     deferred_.poll(now, out, next_message_id_);
     blocks_.expire(now);
     observers_.poll(*hub_, now, out, next_message_id_, out.available());

@@ -67,6 +67,11 @@ class ServerCore final : public RequestServices {
     std::size_t on_datagram(const Endpoint& peer, Bytes datagram, TimePoint now,
                             MutableBytes reply) noexcept;
 
+    /// The I/O layer's count of datagrams the kernel dropped on this worker's socket for want of
+    /// receive-buffer space (SO_RXQ_OVFL). Load levels only rise while that count grows: a full
+    /// receive ring alone is a deep queue the worker is draining, not an overload.
+    void note_kernel_drops(std::uint64_t total) noexcept { kernel_drops_ = total; }
+
     /// Over DTLS: the PSK identity of the peer whose datagrams follow, shown to handlers as
     /// Request::psk_identity(). The caller keeps the bytes alive while it calls on_datagram.
     void set_peer_identity(std::string_view identity) noexcept { peer_identity_ = identity; }
@@ -120,7 +125,7 @@ class ServerCore final : public RequestServices {
     // server_core_overload.cpp: rate limiting and load shedding.
     bool admit(const Endpoint& peer, const MessageView& request, TimePoint now, MutableBytes reply,
                std::size_t& length) noexcept;
-    void update_load() noexcept;
+    void update_load(TimePoint now) noexcept;
     // server_core_echo.cpp: RFC 9175 §2.
     bool needs_fresh_echo(const Endpoint& peer, const MessageView& request) noexcept;
     bool over_amplification_limit(const Endpoint& peer, const MessageView& request,
@@ -148,6 +153,9 @@ class ServerCore final : public RequestServices {
     LoadMonitor load_;
     RefusalPolicy refusal_policy_;
     std::uint32_t batch_datagrams_ = 0;  // since the last on_timers()
+    std::uint64_t kernel_drops_ = 0;     // as last reported by the I/O layer
+    std::uint64_t kernel_drops_seen_ = 0;
+    TimePoint overflowing_until_{};  // the kernel dropped datagrams recently
     std::uint32_t receive_buffers_;
     bool echo_required_for_unsafe_;
     bool echo_amplification_limit_;

@@ -7,12 +7,19 @@
 namespace coap::detail {
 
 // Called once per batch: the receive ring's fill (datagrams handled since the last batch against
-// the ring's buffers) gives the load level. A batch that fills the ring means the kernel queues
-// datagrams faster than the worker serves them. The other pools (separate responses, block
+// the ring's buffers) gives the load level, but only while the kernel is dropping datagrams (and
+// for `overflow_hold` after the last drop). Many clients with a request each can fill the ring
+// of a worker that keeps up; only a receive queue that overflows shows the offered load above
+// what the worker drains. The other pools (separate responses, block
 // transfers, observers) are not counted: each has its own answer when full (5.03, stateless
 // Block2, registration without Observe) and being full says nothing about the worker's speed.
-void ServerCore::update_load() noexcept {
-    std::uint32_t used = percent(batch_datagrams_, receive_buffers_);
+void ServerCore::update_load(TimePoint now) noexcept {
+    constexpr Duration overflow_hold = std::chrono::seconds(1);
+    if (kernel_drops_ != kernel_drops_seen_) {
+        kernel_drops_seen_ = kernel_drops_;
+        overflowing_until_ = now + overflow_hold;
+    }
+    std::uint32_t used = now < overflowing_until_ ? percent(batch_datagrams_, receive_buffers_) : 0;
     batch_datagrams_ = 0;
     LoadLevel before = load_.level();
     LoadLevel after = load_.update(used);

@@ -42,14 +42,15 @@ void StatsPrinter::print(const coap::ServerStats& s) {
     std::printf(
         "coapd stats: received %llu sent %llu requests %llu duplicates %llu | rejected: "
         "rate-limited %llu shed %llu bad-option %llu echo %llu | dropped: malformed %llu "
-        "ignored %llu truncated %llu no-send-slot %llu send-error %llu | observers %llu "
+        "ignored %llu truncated %llu kernel-queue-full %llu no-send-slot %llu send-error %llu | "
+        "observers %llu "
         "notifications %llu (+%llu retransmitted) | block2 %llu block1 %llu block-errors %llu | "
         "in use: exchanges %llu deferred %llu block-transfers %llu dtls-handshakes %llu | "
         "handler failures %llu slow %llu time %llu us | dtls sessions %llu "
         "handshakes %llu (%llu resumed, %llu failed) records-dropped %llu | load %s\n",
         n(s.received), n(s.sent), n(s.requests), n(s.duplicates), n(s.rate_limited), n(s.shed),
         n(s.bad_options), n(s.echo_challenges), n(s.format_errors), n(s.ignored), n(s.truncated),
-        n(s.send_dropped), n(s.send_errors), n(s.observers), n(s.notifications),
+        n(s.kernel_drops), n(s.send_dropped), n(s.send_errors), n(s.observers), n(s.notifications),
         n(s.notification_retransmissions), n(s.block2_served), n(s.block1_continues),
         n(s.block_errors), n(s.cached_exchanges), n(s.deferred_in_use), n(s.block_transfers_in_use),
         n(s.dtls_handshakes_in_progress), n(s.handler_failures), n(s.slow_handlers),
