@@ -12,6 +12,7 @@ PACKAGING_PACKAGES := dpkg-dev file
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
+QUICK ?= 0
 
 .PHONY: help deps build build-asan build-fuzz run test test-release test-asan test-fuzz bench fuzz \
 	deb docs clean
@@ -77,8 +78,10 @@ test-asan: build-asan
 test-fuzz: build-fuzz
 	ctest --test-dir build-fuzz --output-on-failure
 
+# The side-by-side server benchmark and the micro-benchmarks (bench/run_bench.sh, about 7
+# minutes; QUICK=1 under one minute); the results go into BENCHMARKS.md.
 bench: build
-	./build/bin/codec_bench
+	QUICK=$(QUICK) BUILD_DIR=build bench/run_bench.sh
 
 fuzz: build-fuzz
 	@for target in build-fuzz/bin/fuzz_*; do \

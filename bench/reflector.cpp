@@ -5,6 +5,8 @@
 // Message ID and token are kept, options and payload are dropped (reply = 4 bytes + token).
 // Nothing is parsed beyond the header and token length, nothing is remembered, nothing is
 // checked for duplicates: it is not a CoAP server, only the cost of the socket calls.
+// With --echo the reply also carries the request's payload (the options are skipped to find
+// it), so that it is the ceiling of an echo server: same bytes back as coapd's /echo.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -26,13 +28,36 @@ constexpr std::size_t buffer_size = 2048;
 
 void usage(std::FILE* out) {
     std::fprintf(out,
-                 "usage: coap-reflector [--bind ADDRESS] [--port PORT]\n"
+                 "usage: coap-reflector [--bind ADDRESS] [--port PORT] [--echo]\n"
                  "  --bind ADDRESS  local IPv4 or IPv6 address (default 127.0.0.1)\n"
-                 "  --port PORT     UDP port, 0 picks a free one (default 5683)\n");
+                 "  --port PORT     UDP port, 0 picks a free one (default 5683)\n"
+                 "  --echo          send the request's payload back (options skipped)\n");
+}
+
+// Where the payload marker of a request starts (RFC 7252 §3.1), or `length` when it has none or
+// its options do not parse. Only the option lengths are read.
+std::size_t payload_marker_at(const std::uint8_t* datagram, std::size_t length, std::size_t at) {
+    while (at < length && datagram[at] != 0xff) {
+        const unsigned delta = datagram[at] >> 4;
+        unsigned value_length = datagram[at] & 0xfu;
+        ++at;
+        if (delta == 15 || value_length == 15) return length;
+        at += delta == 13 ? 1 : delta == 14 ? 2 : 0;
+        if (value_length == 13 || value_length == 14) {
+            const std::size_t extension = value_length == 13 ? 1 : 2;
+            if (at + extension > length) return length;
+            value_length = value_length == 13 ? datagram[at] + 13u
+                                              : ((datagram[at] << 8u) | datagram[at + 1]) + 269u;
+            at += extension;
+        }
+        at += value_length;
+    }
+    return at < length ? at : length;
 }
 
 // Rewrites a request into its minimal reply in place; returns the reply length, or 0 to drop.
-std::size_t reflect(std::uint8_t* datagram, std::size_t length) {
+// With `echo`, the payload (marker included) is moved up behind the token.
+std::size_t reflect(std::uint8_t* datagram, std::size_t length, bool echo) {
     if (length < 4) return 0;
     const unsigned version = datagram[0] >> 6;
     const unsigned type = (datagram[0] >> 4) & 0x3u;
@@ -44,7 +69,12 @@ std::size_t reflect(std::uint8_t* datagram, std::size_t length) {
     const unsigned reply_type = type == 0 ? 2u : 1u;
     datagram[0] = static_cast<std::uint8_t>(0x40u | (reply_type << 4) | token_length);
     datagram[1] = 0x45;  // 2.05 Content
-    return 4 + token_length;
+    const std::size_t header_and_token = 4 + token_length;
+    if (!echo) return header_and_token;
+    const std::size_t marker = payload_marker_at(datagram, length, header_and_token);
+    if (marker + 1 >= length) return header_and_token;  // no payload
+    std::memmove(datagram + header_and_token, datagram + marker, length - marker);
+    return header_and_token + (length - marker);
 }
 
 }  // namespace
@@ -52,11 +82,16 @@ std::size_t reflect(std::uint8_t* datagram, std::size_t length) {
 int main(int argc, char** argv) {
     std::string bind_address = "127.0.0.1";
     long port = 5683;
+    bool echo = false;
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
         if (arg == "--help" || arg == "-h") {
             usage(stdout);
             return 0;
+        }
+        if (arg == "--echo") {
+            echo = true;
+            continue;
         }
         if ((arg == "--bind" || arg == "--port") && i + 1 < argc) {
             const char* value = argv[++i];
@@ -114,7 +149,8 @@ int main(int argc, char** argv) {
     const unsigned bound_port =
         ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                           : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-    std::printf("coap-reflector: reflecting on %s port %u\n", bind_address.c_str(), bound_port);
+    std::printf("coap-reflector: reflecting on %s port %u%s\n", bind_address.c_str(), bound_port,
+                echo ? " (echoing payloads)" : "");
     std::fflush(stdout);
 
     static std::array<std::array<std::uint8_t, buffer_size>, batch> buffers;
@@ -142,7 +178,7 @@ int main(int argc, char** argv) {
         }
         unsigned replies = 0;
         for (unsigned i = 0; i < static_cast<unsigned>(received); ++i) {
-            std::size_t length = reflect(buffers[i].data(), in[i].msg_len);
+            std::size_t length = reflect(buffers[i].data(), in[i].msg_len, echo);
             if (length == 0) continue;
             out_vectors[replies] = {buffers[i].data(), length};
             out[replies].msg_hdr = {};
