@@ -10,6 +10,22 @@ namespace coap::detail {
 
 namespace {
 
+// The methods of RFC 7252 §5.8 and RFC 8132 (FETCH, PATCH, iPATCH).
+bool is_known_method(Code code) noexcept {
+    switch (code) {
+        case Code::get:
+        case Code::post:
+        case Code::put:
+        case Code::del:
+        case Code::fetch:
+        case Code::patch:
+        case Code::ipatch:
+            return true;
+        default:
+            return false;
+    }
+}
+
 bool is_proxy_request(const MessageView& request) noexcept {
     return request.has(OptionNumber::proxy_uri) || request.has(OptionNumber::proxy_scheme);
 }
@@ -165,6 +181,9 @@ std::size_t ServerCore::on_request(const Endpoint& peer, const MessageView& requ
             ++stats_.resets_sent;
             length = reply_empty(MessageType::rst, request.message_id(), reply);
         }
+    } else if (!is_known_method(request.code())) {
+        // RFC 7252 §5.8: an unrecognized method code gets 4.05, whatever the path.
+        length = respond(request, Response::method_not_allowed(), reply);
     } else if (is_proxy_request(request)) {
         // RFC 7252 §5.7.2: this server is not a forward-proxy.
         length = respond(request, Response::with_code(Code::proxying_not_supported), reply);

@@ -527,9 +527,9 @@ TEST_P(MalformedCorpus, Block1UploadBeyondTheBodyLimitGets413) {
 }
 
 // RFC 7252 §5.8: "A request with an unrecognized or unsupported Method Code MUST generate a
-// 4.05 (Method Not Allowed) piggybacked response." coapd's router answers 4.04 when the path is
-// unknown as well, so this stays disabled until the server changes (src/server/router.cpp).
-TEST_P(MalformedCorpus, DISABLED_UnassignedMethodOnAnUnknownPathGets405) {
+// 4.05 (Method Not Allowed) piggybacked response." The server core answers it before any
+// routing, so an unknown path does not turn it into 4.04.
+TEST_P(MalformedCorpus, UnassignedMethodOnAnUnknownPathGets405) {
     run_all({{"0.31 on /no-such-resource",
               Wire(MessageType::con, 0x1f, mid(), {6}).option(uri_path, "no-such-resource").bytes(),
               ack(Code::method_not_allowed)}});
