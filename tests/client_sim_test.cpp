@@ -536,6 +536,42 @@ TEST(ClientSimTest, SixtyFourKibBlock1UploadOverALossyLink) {
     EXPECT_GT(sim.server().stats().duplicates, 0u);
 }
 
+// A 1 MiB body up (Block1) and down again (Block2) through 30% loss each way: 1024 round trips
+// each way, so the client is given 16 retransmissions (a block then fails with p = 0.51^17).
+TEST(ClientSimTest, OneMebibyteUpAndDownOverALossyLink) {
+    const ByteVector body = body_of_size(1024 * 1024, 3);
+    ByteVector stored;
+    int uploads = 0;
+    Router router;
+    router.put("/blob", [&](Request& r) -> HandlerResult {
+        ++uploads;
+        stored.assign(r.payload().begin(), r.payload().end());
+        return Response::changed();
+    });
+    router.get("/blob", [&](Request&) -> HandlerResult { return Response::ok(Bytes(stored)); });
+    Handler handler(std::move(router));
+    ClientConfig config;
+    config.max_retransmit = 16;
+    Simulation sim(config, handler, 6100, [](ServerConfig& c) {
+        c.max_block_payload = 1024 * 1024;
+        c.max_block_transfers = 4;
+    });
+    std::array<Option, 1> options{Option{OptionNumber::uri_path, as_bytes("blob")}};
+    ClientResult put = run_one(sim, RequestSpec{Code::put, options, body, false});
+    ASSERT_TRUE(put.has_value()) << describe(put.error());
+    ASSERT_EQ(put->code(), Code::changed);
+    EXPECT_EQ(uploads, 1) << "reassembled once, however many blocks were retransmitted";
+    ASSERT_EQ(stored, body);
+    ClientResult get = run_one(sim, RequestSpec{Code::get, options, {}, false});
+    ASSERT_TRUE(get.has_value()) << describe(get.error());
+    ASSERT_EQ(get->payload().size(), body.size());
+    EXPECT_TRUE(std::equal(body.begin(), body.end(), get->payload().begin()));
+    EXPECT_GT(sim.link().stats().dropped, sim.link().stats().sent / 4);
+    std::cout << "datagrams " << sim.link().stats().sent << ", dropped "
+              << sim.link().stats().dropped << ", server duplicates "
+              << sim.server().stats().duplicates << "\n";
+}
+
 TEST(ClientSimTest, UploadWithBlockWiseAnswerOverALossyLink) {
     // Block1 upload whose final response is itself block-wise (RFC 7959 §2.7, §3.3).
     ByteVector body = body_of_size(5000, 3);
