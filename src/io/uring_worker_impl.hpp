@@ -28,7 +28,9 @@ inline constexpr std::uint32_t max_buffer_size = 65536;
 inline constexpr std::uint16_t buffer_group = 0;  // each worker has its own ring: one group
 inline constexpr std::size_t buffer_alignment = 64;
 // Room for the peer address in each receive buffer (enough for AF_INET and AF_INET6).
-inline constexpr std::uint32_t name_capacity = sizeof(sockaddr_in6);
+// Rounded up to 8 bytes: the control message the kernel puts right after it must be aligned
+// for cmsghdr.
+inline constexpr std::uint32_t name_capacity = (sizeof(sockaddr_in6) + 7) / 8 * 8;
 // Room for one control message: the socket's drop counter (SO_RXQ_OVFL, a 32-bit count).
 inline constexpr std::uint32_t control_capacity = CMSG_SPACE(sizeof(std::uint32_t));
 // Bytes in front of the payload in a multishot recvmsg buffer.
