@@ -15,25 +15,10 @@
 #include "dtls/dtls_client.hpp"
 #include "server/secure_core_adapter.hpp"
 #include "support/count_allocations.hpp"
+#include "support/count_libcrypto.hpp"
 
-namespace {
-
-std::atomic<std::size_t> libcrypto_allocations{0};
-void* counting_malloc(std::size_t size, const char*, int) {
-    ++libcrypto_allocations;
-    return std::malloc(size);
-}
-void* counting_realloc(void* p, std::size_t size, const char*, int) {
-    ++libcrypto_allocations;
-    return std::realloc(p, size);
-}
-void counting_free(void* p, const char*, int) {
-    std::free(p);
-}
-const bool libcrypto_hooks =
-    CRYPTO_set_mem_functions(counting_malloc, counting_realloc, counting_free) == 1;
-
-}  // namespace
+using coap::test::libcrypto_allocations;
+using coap::test::libcrypto_hooks;
 
 namespace coap::detail {
 namespace {

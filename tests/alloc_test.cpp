@@ -15,27 +15,10 @@
 #include "coap/router.hpp"
 #include "server/server_core.hpp"
 #include "support/count_allocations.hpp"
+#include "support/count_libcrypto.hpp"
 
-namespace {
-
-// libcrypto allocates with malloc through CRYPTO_malloc, which the operator new counter does not
-// see: these hooks count those allocations, installed before main() as OpenSSL requires.
-std::atomic<std::size_t> libcrypto_allocations{0};
-void* counting_malloc(std::size_t size, const char*, int) {
-    ++libcrypto_allocations;
-    return std::malloc(size);
-}
-void* counting_realloc(void* p, std::size_t size, const char*, int) {
-    ++libcrypto_allocations;
-    return std::realloc(p, size);
-}
-void counting_free(void* p, const char*, int) {
-    std::free(p);
-}
-const bool libcrypto_hooks =
-    CRYPTO_set_mem_functions(counting_malloc, counting_realloc, counting_free) == 1;
-
-}  // namespace
+using coap::test::libcrypto_allocations;
+using coap::test::libcrypto_hooks;
 
 namespace coap {
 namespace {

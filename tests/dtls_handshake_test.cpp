@@ -18,30 +18,12 @@
 #include <openssl/crypto.h>
 
 #include "support/count_allocations.hpp"
+#include "support/count_libcrypto.hpp"
 #include "support/dtls_pair.hpp"
 
-namespace {
-
-// libcrypto allocates through CRYPTO_malloc, which the operator new counter does not see; these
-// hooks count those too (installed before main(), as OpenSSL requires).
-std::atomic<std::size_t> libcrypto_allocations{0};
-std::atomic<std::size_t> libcrypto_bytes{0};
-void* counting_malloc(std::size_t size, const char*, int) {
-    ++libcrypto_allocations;
-    libcrypto_bytes += size;
-    return std::malloc(size);
-}
-void* counting_realloc(void* p, std::size_t size, const char*, int) {
-    ++libcrypto_allocations;
-    return std::realloc(p, size);
-}
-void counting_free(void* p, const char*, int) {
-    std::free(p);
-}
-const bool libcrypto_hooks =
-    CRYPTO_set_mem_functions(counting_malloc, counting_realloc, counting_free) == 1;
-
-}  // namespace
+using coap::test::libcrypto_allocations;
+using coap::test::libcrypto_bytes;
+using coap::test::libcrypto_hooks;
 
 namespace coap::dtls {
 namespace {
