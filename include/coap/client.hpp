@@ -164,6 +164,14 @@ struct Completion {
     ClientResult result;   ///< Its response or error.
 };
 
+/// A finished request, from `Client::poll_into`: the allocation-free form of Completion.
+struct CompletionView {
+    RequestHandle handle;  ///< As returned by Client::submit.
+    /// The response parsed in place in the buffer given to poll_into (valid until that buffer is
+    /// reused), or why there is none.
+    Expected<MessageView, ClientError> result;
+};
+
 /// A request to send: method, options (any order) and payload. Views must stay valid until the
 /// call returns (submit copies what it needs).
 struct RequestSpec {
@@ -236,6 +244,13 @@ class COAP_API Observation {
 
 /// A client talking to one server over a connected UDP socket. Not thread-safe: use one per
 /// thread (or guard it). Blocking calls and submit/poll share one engine and can be mixed.
+///
+/// Memory: call_into(), submit() with poll_into(), and Observation::next_into() are the
+/// allocation-free forms. Every buffer they use is sized from ClientConfig at construction, so
+/// in steady state (plain or DTLS, CON or NON, a payload that fits one block) a request makes
+/// no heap allocation. get/post/put/del/fetch/patch/call/poll and Observation::next return an
+/// owning ClientResponse and allocate for it. Block-wise transfers and Echo retries may grow
+/// an internal buffer the first time a body is larger than any before; it keeps that size.
 class COAP_API Client {
   public:
     /// Resolves the host and connects the socket. Throws std::invalid_argument for a bad
@@ -266,6 +281,12 @@ class COAP_API Client {
     /// The raw blocking form. A payload larger than the block size is uploaded block-wise
     /// (RFC 7959 Block1); a Block2 response is reassembled.
     ClientResult call(const RequestSpec& request);
+    /// call() without allocation: the response datagram is copied into `buffer` and the
+    /// returned view points into it (valid until `buffer` is reused). A Block2 response comes
+    /// as one datagram holding the whole reassembled body as its payload, with the last block's
+    /// header and options minus Block2: size `buffer` for the largest body expected. Errors as
+    /// for call(), and `too_large` when the response does not fit `buffer`.
+    Expected<MessageView, ClientError> call_into(const RequestSpec& request, MutableBytes buffer);
     /// Block-wise upload: the same as call(); named for readability.
     ClientResult upload(Code method, std::span<const Option> options, Bytes payload) {
         return call({method, options, payload, false});
@@ -282,6 +303,10 @@ class COAP_API Client {
     Expected<RequestHandle, ClientError> submit(const RequestSpec& request);
     /// See submit().
     std::optional<Completion> poll(Duration timeout);
+    /// poll() without allocation: the finished request's response is copied into `buffer`, as
+    /// call_into() does; its result is `too_large` when it does not fit (the completion is
+    /// consumed all the same). nullopt when none finished within `timeout`.
+    std::optional<CompletionView> poll_into(MutableBytes buffer, Duration timeout);
     /// Requests submitted and not yet returned by poll (or a blocking call).
     std::size_t pending() const noexcept;
 

@@ -142,6 +142,36 @@ ClientResult Client::call(const RequestSpec& request) {
 
 namespace {
 
+// The response the engine copied into `buffer`, parsed in place.
+Expected<MessageView, ClientError> view_in(Expected<std::size_t, ClientError> length,
+                                           MutableBytes buffer) noexcept {
+    if (!length) return unexpected(length.error());
+    auto view = parse(Bytes(buffer.data(), *length));
+    if (!view) return unexpected(ClientError::malformed_response);
+    return *view;
+}
+
+}  // namespace
+
+Expected<MessageView, ClientError> Client::call_into(const RequestSpec& request,
+                                                     MutableBytes buffer) {
+    auto handle = submit(request);
+    if (!handle) return unexpected(handle.error());
+    return view_in(impl_->wait_into(*handle, buffer), buffer);
+}
+
+std::optional<CompletionView> Client::poll_into(MutableBytes buffer, Duration timeout) {
+    TimePoint deadline = now() + timeout;
+    for (;;) {
+        if (auto copy = impl_->core.pop_completion_into(buffer))
+            return CompletionView{copy->handle, view_in(copy->length, buffer)};
+        if (now() >= deadline) return std::nullopt;
+        impl_->drive(deadline);
+    }
+}
+
+namespace {
+
 ClientResult request_by_path(Client& client, Code method, std::string_view path_and_query,
                              Bytes payload, std::optional<ContentFormat> format) {
     UriOptions<> uri;

@@ -14,13 +14,18 @@ ClientCore::ClientCore(const ClientConfig& config, std::uint64_t random_seed)
       exchanges_(std::size_t{config.max_in_flight} * 2),
       outgoing_(std::size_t{config.max_in_flight} * 2 + 32),
       outgoing_length_(outgoing_.size()),
+      completions_(exchanges_.size(), config.buffer_size),
       notifications_(config.max_queued_notifications, config.buffer_size),
       random_state_(random_seed | 1),
       next_message_id_(static_cast<std::uint16_t>(random_seed >> 24)) {
+    // Steady state reuses these: a request whose payload fits one block, and an Echo value
+    // (at most 40 bytes, RFC 9175 §2.2.1), allocate nothing.
     for (Exchange& exchange : exchanges_) {
         exchange.base.reserve(config.buffer_size);
+        exchange.body.reserve(std::size_t{16} << config.block_szx);
         exchange.datagram.reserve(config.buffer_size);
         exchange.first_block.reserve(config.buffer_size);
+        exchange.echo.reserve(40);
     }
     for (auto& buffer : outgoing_)
         buffer.resize(config.buffer_size);
@@ -235,7 +240,7 @@ void ClientCore::start_queued(TimePoint now) {
 void ClientCore::transmit(Exchange& exchange, TimePoint now) {
     exchange.message_id = next_message_id_++;
     if (!build_datagram(exchange)) {
-        complete(exchange, unexpected(ClientError::too_large), now);
+        complete(exchange, ClientError::too_large, now);
         return;
     }
     queue_outgoing(exchange.datagram);
@@ -254,7 +259,7 @@ void ClientCore::on_timer(TimePoint now) {
     for (Exchange& exchange : exchanges_) {
         if (exchange.state == State::awaiting_ack && exchange.deadline <= now) {
             if (exchange.retransmissions == config_.max_retransmit) {
-                complete(exchange, unexpected(ClientError::timeout), now);  // §4.2
+                complete(exchange, ClientError::timeout, now);  // §4.2
                 continue;
             }
             ++exchange.retransmissions;
@@ -266,10 +271,10 @@ void ClientCore::on_timer(TimePoint now) {
             queue_outgoing(exchange.datagram);
         } else if (exchange.state == State::awaiting_response && exchange.deadline <= now) {
             // A CON got its empty ACK (§5.2.2) but no separate response; a NON got nothing.
-            complete(exchange,
-                     unexpected(exchange.confirmable ? ClientError::no_separate_response
-                                                     : ClientError::timeout),
-                     now);
+            complete(
+                exchange,
+                exchange.confirmable ? ClientError::no_separate_response : ClientError::timeout,
+                now);
         }
     }
 }
@@ -284,15 +289,16 @@ std::optional<TimePoint> ClientCore::next_deadline() const noexcept {
     return earliest;
 }
 
-void ClientCore::complete(Exchange& exchange, ClientResult result, TimePoint now) {
+void ClientCore::complete(Exchange& exchange, ClientError error, TimePoint now) {
     if (exchange.observe) {
-        if (result)
-            end_observation(exchange, result->message().datagram(), std::nullopt, now);
-        else
-            end_observation(exchange, {}, result.error(), now);
+        end_observation(exchange, {}, error, now);
         return;
     }
-    completions_.push_back(Completion{exchange.handle, std::move(result)});
+    completions_.push_error(exchange.handle, error);
+    release(exchange, now);
+}
+
+void ClientCore::release(Exchange& exchange, TimePoint now) {
     exchange.state = State::free;
     --active_;
     start_queued(now);
@@ -304,7 +310,7 @@ void ClientCore::fail_all(ClientError error) {
         if (exchange.observe)
             notifications_.push(exchange.handle, {}, error, true);
         else
-            completions_.push_back(Completion{exchange.handle, unexpected(error)});
+            completions_.push_error(exchange.handle, error);
         exchange.state = State::free;
         exchange.fetching = false;
         --active_;
@@ -335,19 +341,28 @@ void ClientCore::pop_outgoing() noexcept {
 }
 
 std::optional<Completion> ClientCore::pop_completion() {
-    if (completions_.empty()) return std::nullopt;
-    Completion completion = std::move(completions_.front());
-    completions_.pop_front();
-    return completion;
+    auto entry = completions_.take_front();
+    if (!entry) return std::nullopt;
+    return Completion{entry->handle, completions_.to_result(*entry)};
 }
 
 std::optional<ClientResult> ClientCore::take_completion(RequestHandle handle) {
-    auto it = std::find_if(completions_.begin(), completions_.end(),
-                           [handle](const Completion& c) { return c.handle == handle; });
-    if (it == completions_.end()) return std::nullopt;
-    ClientResult result = std::move(it->result);
-    completions_.erase(it);
-    return result;
+    auto entry = completions_.take(handle);
+    if (!entry) return std::nullopt;
+    return completions_.to_result(*entry);
+}
+
+std::optional<ClientCore::CompletionCopy> ClientCore::pop_completion_into(MutableBytes buffer) {
+    auto entry = completions_.take_front();
+    if (!entry) return std::nullopt;
+    return CompletionCopy{entry->handle, completions_.copy_into(*entry, buffer)};
+}
+
+std::optional<Expected<std::size_t, ClientError>> ClientCore::take_completion_into(
+    RequestHandle handle, MutableBytes buffer) {
+    auto entry = completions_.take(handle);
+    if (!entry) return std::nullopt;
+    return completions_.copy_into(*entry, buffer);
 }
 
 }  // namespace coap::detail

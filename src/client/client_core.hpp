@@ -5,10 +5,10 @@
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <vector>
 
+#include "client/completion_queue.hpp"
 #include "client/notification_queue.hpp"
 #include "coap/client.hpp"
 
@@ -63,9 +63,21 @@ class ClientCore {
     Bytes front_outgoing() const noexcept;
     void pop_outgoing() noexcept;
 
+    /// The oldest completion, as an owning ClientResponse (allocates).
     std::optional<Completion> pop_completion();
     /// The result of `handle` if it has completed; other completions stay queued.
     std::optional<ClientResult> take_completion(RequestHandle handle);
+    /// The same without allocation: the response datagram is copied into `buffer` (a Block2
+    /// response as one datagram holding the whole body, see write_reassembled). The length, or
+    /// the request's error, or `too_large` when it does not fit (the completion is consumed).
+    struct CompletionCopy {
+        RequestHandle handle;
+        Expected<std::size_t, ClientError> length;
+    };
+    std::optional<CompletionCopy> pop_completion_into(MutableBytes buffer);
+    /// take_completion into `buffer`, as pop_completion_into.
+    std::optional<Expected<std::size_t, ClientError>> take_completion_into(RequestHandle handle,
+                                                                           MutableBytes buffer);
     /// Completions waiting for pop_completion.
     std::size_t queued_completions() const noexcept { return completions_.size(); }
     /// Requests submitted and not yet completed.
@@ -144,7 +156,8 @@ class ClientCore {
     void handle_response(Exchange& exchange, const MessageView& response, TimePoint now);
     bool continue_upload(Exchange& exchange, const MessageView& response, TimePoint now);
     bool continue_download(Exchange& exchange, const MessageView& response, TimePoint now);
-    void complete(Exchange& exchange, ClientResult result, TimePoint now);
+    void complete(Exchange& exchange, ClientError error, TimePoint now);
+    void release(Exchange& exchange, TimePoint now);
     void handle_notification(Exchange& exchange, const MessageView& response, TimePoint now);
     void end_observation(Exchange& exchange, Bytes datagram, std::optional<ClientError> error,
                          TimePoint now);
@@ -174,7 +187,7 @@ class ClientCore {
     std::vector<std::uint16_t> outgoing_length_;
     std::size_t outgoing_head_ = 0;
     std::size_t outgoing_count_ = 0;
-    std::deque<Completion> completions_;  // bounded by submit (requests_outstanding)
+    CompletionQueue completions_;  // bounded by submit (requests_outstanding)
     NotificationQueue notifications_;
     std::uint64_t notifications_abandoned_ = 0;
     struct SeenMessage {

@@ -105,7 +105,7 @@ bool ClientCore::continue_upload(Exchange& exchange, const MessageView& response
     if (response.code() != Code::continue_ && !option) {
         // A final success without Block1 before the last block: the server ignored the
         // (critical) Block1 option and acted on part of the body. Not a success of the upload.
-        complete(exchange, unexpected(ClientError::malformed_response), now);
+        complete(exchange, ClientError::malformed_response, now);
         return true;
     }
     // 2.31 Continue (atomic), or a success with Block1 for a block acted on by itself: in both
@@ -113,7 +113,7 @@ bool ClientCore::continue_upload(Exchange& exchange, const MessageView& response
     if (option) {
         auto block = decode_block(option->value);
         if (!block) {
-            complete(exchange, unexpected(ClientError::malformed_response), now);
+            complete(exchange, ClientError::malformed_response, now);
             return true;
         }
         if (block->szx < exchange.block1_szx) exchange.block1_szx = block->szx;
@@ -129,18 +129,18 @@ bool ClientCore::continue_download(Exchange& exchange, const MessageView& respon
     if (!option) {
         // A success without Block2 in the middle of a transfer breaks it; an error is handed over.
         bool broken = exchange.block2 && is_success(response.code());
-        if (broken) complete(exchange, unexpected(ClientError::inconsistent_blocks), now);
+        if (broken) complete(exchange, ClientError::inconsistent_blocks, now);
         return broken;
     }
     auto block = decode_block(option->value);
     if (!block || !is_success(response.code())) {
-        if (!block) complete(exchange, unexpected(ClientError::malformed_response), now);
+        if (!block) complete(exchange, ClientError::malformed_response, now);
         return !block;
     }
     // RFC 7959 §2.2: with M set, the payload is exactly the block size.
     if (block->offset() != exchange.received.size() ||
         (block->more && response.payload().size() != block->size())) {
-        complete(exchange, unexpected(ClientError::inconsistent_blocks), now);
+        complete(exchange, ClientError::inconsistent_blocks, now);
         return true;
     }
     auto etag = response.find(OptionNumber::etag);
@@ -159,12 +159,12 @@ bool ClientCore::continue_download(Exchange& exchange, const MessageView& respon
             return true;
         }
         if (!same) {
-            complete(exchange, unexpected(ClientError::inconsistent_blocks), now);
+            complete(exchange, ClientError::inconsistent_blocks, now);
             return true;
         }
     }
     if (exchange.received.size() + response.payload().size() > config_.max_body_size) {
-        complete(exchange, unexpected(ClientError::too_large), now);
+        complete(exchange, ClientError::too_large, now);
         return true;
     }
     exchange.received.insert(exchange.received.end(), response.payload().begin(),

@@ -30,18 +30,6 @@ BlockKind block_kind(const MessageView& response) {
                                                       : BlockKind::unusable;
 }
 
-// RFC 7959 §2.6: the reassembled notification: the first block's header and options (Observe,
-// ETag, Content-Format, ...) without Block2, and the whole representation as its payload.
-std::size_t write_whole(MutableBytes out, const MessageView& first, Bytes body) {
-    MessageWriter writer(out);
-    writer.header(first.type(), first.code(), first.message_id(), first.token());
-    for (const Option& option : first.options())
-        if (option.number != OptionNumber::block2) writer.option(option.number, option.value);
-    writer.payload(body);
-    auto written = writer.finish();
-    return written ? *written : 0;
-}
-
 }  // namespace
 
 void ClientCore::handle_notification(Exchange& exchange, const MessageView& response,
@@ -94,7 +82,7 @@ void ClientCore::end_observation(Exchange& exchange, Bytes datagram,
 void ClientCore::prepare_fetch(Exchange& exchange, const MessageView& first, bool ends,
                                TimePoint now) {
     if (first.payload().size() > config_.max_body_size) {
-        complete(exchange, unexpected(ClientError::too_large), now);
+        complete(exchange, ClientError::too_large, now);
         return;
     }
     auto block = decode_block(first.find(OptionNumber::block2)->value);  // checked by block_kind
@@ -139,13 +127,15 @@ void ClientCore::continue_fetch(Exchange& exchange, const MessageView& response,
 void ClientCore::finish_fetch(Exchange& exchange, TimePoint now) {
     auto first = parse(exchange.first_block);
     if (!first) {
-        complete(exchange, unexpected(ClientError::malformed_response), now);
+        complete(exchange, ClientError::malformed_response, now);
         return;
     }
     bool last = exchange.fetch_ends;
     std::size_t capacity = exchange.first_block.size() + exchange.received.size() + 1;
     notifications_.push_with(exchange.handle, capacity, std::nullopt, last, [&](MutableBytes out) {
-        return write_whole(out, *first, exchange.received);
+        // RFC 7959 §2.6: the first block's header and options (Observe, ETag, Content-Format,
+        // ...) without Block2, and the whole representation as its payload.
+        return write_reassembled(out, *first, exchange.received).value_or(0);
     });
     exchange.fetching = false;
     exchange.block2 = false;
@@ -170,7 +160,7 @@ void ClientCore::abandon_fetch(Exchange& exchange) noexcept {
 void ClientCore::drop_fetch(Exchange& exchange, TimePoint now) {
     abandon_fetch(exchange);
     if (exchange.fetch_ends) {
-        complete(exchange, unexpected(ClientError::inconsistent_blocks), now);
+        complete(exchange, ClientError::inconsistent_blocks, now);
         return;
     }
     exchange.state = State::observing;

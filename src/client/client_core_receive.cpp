@@ -23,7 +23,7 @@ void ClientCore::on_datagram(Bytes datagram, TimePoint now) {
             // the CON or NON message with its Message ID.
             if (!message->is_empty_message()) return;
             if (Exchange* exchange = find_by_message_id(message->message_id(), true))
-                complete(*exchange, unexpected(ClientError::reset), now);
+                complete(*exchange, ClientError::reset, now);
             return;
         }
         case MessageType::ack: {
@@ -41,7 +41,7 @@ void ClientCore::on_datagram(Bytes datagram, TimePoint now) {
                 return;
             }
             if (!std::ranges::equal(message->token(), wire_token(*exchange))) {
-                complete(*exchange, unexpected(ClientError::malformed_response), now);
+                complete(*exchange, ClientError::malformed_response, now);
                 return;
             }
             handle_response(*exchange, *message, now);
@@ -113,12 +113,17 @@ void ClientCore::handle_response(Exchange& exchange, const MessageView& response
 }
 
 void ClientCore::complete_with(Exchange& exchange, const MessageView& response, TimePoint now) {
-    std::vector<std::uint8_t> datagram(response.datagram().begin(), response.datagram().end());
+    if (exchange.observe) {  // the final answer to a block-wise fetch (RFC 7959 §2.6)
+        end_observation(exchange, response.datagram(), std::nullopt, now);
+        return;
+    }
     bool reassembled =
         exchange.block2 && is_success(response.code()) && response.has(OptionNumber::block2);
-    std::vector<std::uint8_t> body;
-    if (reassembled) body = exchange.received;
-    complete(exchange, ClientResponse(std::move(datagram), std::move(body), reassembled), now);
+    std::optional<Bytes> body;
+    if (reassembled) body = Bytes(exchange.received);
+    // Copied into a fixed completion slot: the receive buffer is reused for the next datagram.
+    completions_.push_response(exchange.handle, response.datagram(), body);
+    release(exchange, now);
 }
 
 }  // namespace coap::detail

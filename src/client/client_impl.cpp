@@ -151,6 +151,14 @@ ClientResult Client::Impl::wait_for(RequestHandle handle) {
     }
 }
 
+Expected<std::size_t, ClientError> Client::Impl::wait_into(RequestHandle handle,
+                                                           MutableBytes buffer) {
+    for (;;) {
+        if (auto length = core.take_completion_into(handle, buffer)) return *length;
+        drive(now() + std::chrono::seconds(1));
+    }
+}
+
 std::optional<ClientError> Client::Impl::connect() {
     if (!secure || secure->established()) return std::nullopt;
     handshake_error_.reset();

@@ -28,6 +28,9 @@ struct Client::Impl final : private dtls::DatagramSink {
     void drive(TimePoint deadline);
     /// Drives until `handle` completes; other completions stay queued for poll.
     ClientResult wait_for(RequestHandle handle);
+    /// wait_for without allocation: the response is copied into `buffer` (ClientCore::
+    /// take_completion_into); its length or the request's error.
+    Expected<std::size_t, ClientError> wait_into(RequestHandle handle, MutableBytes buffer);
 
     /// DTLS: runs a handshake to its end unless a session is up.
     std::optional<ClientError> connect();
