@@ -1,7 +1,9 @@
 // The deduplication cache with injected time: exact matching, lifetime, FIFO eviction, wrap.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "server/exchange_cache.hpp"
 
@@ -110,6 +112,57 @@ TEST(ExchangeCache, ManyPeersAndIdsStayConsistentUnderChurn) {
         ASSERT_EQ(text(hit->response), response);
     }
     EXPECT_LE(cache.size(), 1000u);
+}
+
+// Eviction leaves stale links in the index (they are recognised, not unlinked). Against a model
+// of the FIFO: the live entries are always the last size() inserted, and a lookup must find
+// the newest live insert of its key, or nothing. Few keys and small pools force collisions,
+// reused slots, evictions by entries, by bytes and by expiry, for many laps of the ring.
+TEST(ExchangeCache, MatchesAFifoModelThroughManyLapsOfStaleLinks) {
+    struct Insert {
+        std::uint16_t port;
+        std::uint16_t message_id;
+        bool confirmable;
+        std::string response;
+        TimePoint expires;
+    };
+    for (std::uint32_t capacity : {1u, 2u, 7u, 8u, 33u}) {
+        ExchangeCache cache(capacity, 256, 100s);
+        std::vector<Insert> inserts;
+        std::uint64_t state = 0x9e3779b97f4a7c15ull + capacity;
+        auto random = [&state](std::uint32_t bound) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            return static_cast<std::uint32_t>(state >> 33) % bound;
+        };
+        TimePoint now{};
+        for (int step = 0; step < 20000; ++step) {
+            now += std::chrono::seconds(random(3));
+            auto port = static_cast<std::uint16_t>(1000 + random(3));
+            auto message_id = static_cast<std::uint16_t>(random(6));
+            bool confirmable = random(4) != 0;
+            if (random(2) == 0) {
+                std::string response(random(60), static_cast<char>('a' + random(26)));
+                ASSERT_TRUE(cache.insert(peer(port), message_id, confirmable,
+                                         as_bytes(std::string_view(response)), now));
+                inserts.push_back({port, message_id, confirmable, response, now + 100s});
+                continue;
+            }
+            std::optional<std::string> expected;
+            for (std::size_t back = 0; back < cache.size(); ++back) {
+                const Insert& live = inserts[inserts.size() - 1 - back];
+                if (live.port != port || live.message_id != message_id) continue;
+                if (live.confirmable == confirmable && live.expires > now) expected = live.response;
+                break;
+            }
+            auto hit = cache.find(peer(port), message_id, confirmable, now);
+            ASSERT_EQ(hit.has_value(), expected.has_value())
+                << "capacity " << capacity << " step " << step;
+            if (hit) {
+                EXPECT_EQ(text(hit->response), *expected) << "step " << step;
+            }
+        }
+        EXPECT_GT(inserts.size(), capacity * 100u) << "the ring went round many times";
+    }
 }
 
 }  // namespace

@@ -15,6 +15,8 @@ ExchangeCache::ExchangeCache(std::uint32_t entries, std::uint32_t byte_capacity,
       bytes_(new std::uint8_t[byte_capacity]),
       capacity_(entries),
       bucket_mask_(std::bit_ceil(entries) - 1),
+      index_bits_(static_cast<std::uint32_t>(std::bit_width(entries))),
+      index_mask_(index_bits_ >= 32 ? none : (1u << index_bits_) - 1),
       byte_capacity_(byte_capacity),
       lifetime_(lifetime) {
     if (!buckets_) throw std::bad_alloc();
@@ -33,31 +35,32 @@ std::uint32_t ExchangeCache::bucket_of(const Endpoint& peer,
 std::optional<ExchangeCache::Hit> ExchangeCache::find(const Endpoint& peer,
                                                       std::uint16_t message_id, bool confirmable,
                                                       TimePoint now) noexcept {
-    for (std::uint32_t i = bucket_head(bucket_of(peer, message_id)); i != none;
-         i = entries_[i].next) {
+    std::uint32_t bucket = bucket_of(peer, message_id);
+    // A chain runs from newer to older entries. A link is stale when its entry was evicted;
+    // the slot then holds nothing, or a newer entry (perhaps of another bucket), and every
+    // entry further down the chain is older still, so evicted too.
+    std::uint32_t newer = count_;
+    for (std::uint32_t link = bucket_head(bucket); link != none && is_current(link);) {
+        std::uint32_t i = link & index_mask_;
+        std::uint32_t age = age_index(i);
+        if (age >= newer) break;
         const Entry& entry = entries_[i];
-        if (entry.message_id != message_id || !(entry.peer == peer)) continue;
-        if (entry.confirmable != confirmable) return std::nullopt;
-        if (entry.expires <= now) return std::nullopt;
-        ++stats_.hits;
-        const std::uint8_t* data = bytes_.get() + (written_ - age_in_bytes(entry)) % byte_capacity_;
-        return Hit{Bytes{data, entry.length}};
+        if (entry.bucket != bucket) break;
+        if (entry.message_id == message_id && entry.peer == peer) {
+            if (entry.confirmable != confirmable || entry.expires <= now) return std::nullopt;
+            ++stats_.hits;
+            const std::uint8_t* data =
+                bytes_.get() + (written_ - age_in_bytes(entry)) % byte_capacity_;
+            return Hit{Bytes{data, entry.length}};
+        }
+        newer = age;
+        link = entry.next;
     }
     return std::nullopt;
 }
 
 void ExchangeCache::evict_oldest() noexcept {
-    Entry& oldest = entries_[head_];
-    std::uint32_t bucket = bucket_of(oldest.peer, oldest.message_id);
-    if (bucket_head(bucket) == head_) {
-        set_bucket_head(bucket, oldest.next);
-    } else {
-        std::uint32_t i = bucket_head(bucket);  // the oldest is always indexed in its chain
-        while (entries_[i].next != head_)
-            i = entries_[i].next;
-        entries_[i].next = oldest.next;
-    }
-    head_ = (head_ + 1) % capacity_;
+    head_ = head_ + 1 == capacity_ ? 0 : head_ + 1;
     --count_;
 }
 
@@ -86,16 +89,16 @@ bool ExchangeCache::insert(const Endpoint& peer, std::uint16_t message_id, bool 
     }
     written_ += waste;
 
-    std::uint32_t index = slot(count_);
+    std::uint32_t index = next_slot_;  // == head_ + count_, around the ring
     std::uint32_t bucket = bucket_of(peer, message_id);
-    ::new (static_cast<void*>(&entries_[index])) Entry{peer,
-                                                       now + lifetime_,
-                                                       static_cast<std::uint32_t>(written_),
-                                                       bucket_head(bucket),
-                                                       message_id,
-                                                       static_cast<std::uint16_t>(length),
-                                                       confirmable};
-    set_bucket_head(bucket, index);
+    ::new (static_cast<void*>(&entries_[index]))
+        Entry{peer,   now + lifetime_, static_cast<std::uint32_t>(written_), bucket_head(bucket),
+              bucket, message_id,      static_cast<std::uint16_t>(length),   confirmable};
+    set_bucket_head(bucket, link_to(index, lap_));
+    if (++next_slot_ == capacity_) {
+        next_slot_ = 0;
+        ++lap_;
+    }
     if (length != 0) std::memcpy(bytes_.get() + written_ % byte_capacity_, response.data(), length);
     written_ += length;
     ++count_;

@@ -1,6 +1,10 @@
 // Duplicate detection and the response cache of RFC 7252 §4.5 and §4.8.2, with memory fixed at
 // init: a FIFO ring of entries, a ring of response bytes, and a chained hash index. Entries are
 // matched on the exact peer endpoint and Message ID, never on a hash alone.
+//
+// Eviction only advances the ring: chains are not unlinked, so evicting touches no bucket (on a
+// loaded server the index is far larger than the CPU caches, and each touch is a cache miss).
+// A walk stops at the first link that no longer leads to a live, older entry of its bucket.
 #pragma once
 
 #include <cstdint>
@@ -59,8 +63,9 @@ class ExchangeCache {
     struct Entry {
         Endpoint peer;
         TimePoint expires;
-        std::uint32_t start;  // low 32 bits of the response's position in the byte stream
-        std::uint32_t next;   // next entry in the same hash bucket
+        std::uint32_t start;   // low 32 bits of the response's position in the byte stream
+        std::uint32_t next;    // link to the bucket's previous head: an older entry, or stale
+        std::uint32_t bucket;  // tells a reused slot apart when lap tags wrap around
         std::uint16_t message_id;
         std::uint16_t length;
         bool confirmable;
@@ -72,8 +77,18 @@ class ExchangeCache {
         return static_cast<std::uint32_t>(written_) - entry.start;
     }
     void evict_oldest() noexcept;
-    std::uint32_t slot(std::uint32_t age_index) const noexcept {
-        return (head_ + age_index) % capacity_;
+    // A link is a slot index with, in the bits above it, the lap of the ring in which that slot
+    // was written: a link to a slot written again since is seen as stale without reading it.
+    std::uint32_t link_to(std::uint32_t index, std::uint64_t lap) const noexcept {
+        return index | (static_cast<std::uint32_t>(lap << index_bits_) & ~index_mask_);
+    }
+    bool is_current(std::uint32_t link) const noexcept {
+        std::uint32_t index = link & index_mask_;
+        return link == link_to(index, index < next_slot_ ? lap_ : lap_ - 1);
+    }
+    /// How many live entries are older than the one in `index`; count_ or more when it is dead.
+    std::uint32_t age_index(std::uint32_t index) const noexcept {
+        return index >= head_ ? index - head_ : index + capacity_ - head_;
     }
 
     // Memory is reserved at construction but becomes resident only as entries are used: the
@@ -93,11 +108,15 @@ class ExchangeCache {
     std::unique_ptr<std::uint8_t[]> bytes_;
     std::uint32_t capacity_;
     std::uint32_t bucket_mask_;
+    std::uint32_t index_bits_;  // enough for capacity_ - 1, never all ones (that is `none`)
+    std::uint32_t index_mask_;
     std::uint32_t byte_capacity_;
     Duration lifetime_;
     std::uint32_t head_ = 0;  // oldest entry
     std::uint32_t count_ = 0;
-    std::uint64_t written_ = 0;  // total bytes ever placed in the byte ring, wasted ones included
+    std::uint32_t next_slot_ = 0;  // where the next entry goes: slots fill in ring order
+    std::uint64_t lap_ = 0;        // how many times the ring has been filled round
+    std::uint64_t written_ = 0;    // total bytes ever placed in the byte ring, wasted ones included
     Stats stats_{};
 };
 
