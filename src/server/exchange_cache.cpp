@@ -45,7 +45,6 @@ std::optional<ExchangeCache::Hit> ExchangeCache::find(const Endpoint& peer,
         std::uint32_t age = age_index(i);
         if (age >= newer) break;
         const Entry& entry = entries_[i];
-        if (entry.bucket != bucket) break;
         if (entry.message_id == message_id && entry.peer == peer) {
             if (entry.confirmable != confirmable || entry.expires <= now) return std::nullopt;
             ++stats_.hits;
@@ -91,9 +90,13 @@ bool ExchangeCache::insert(const Endpoint& peer, std::uint16_t message_id, bool 
 
     std::uint32_t index = next_slot_;  // == head_ + count_, around the ring
     std::uint32_t bucket = bucket_of(peer, message_id);
-    ::new (static_cast<void*>(&entries_[index]))
-        Entry{peer,   now + lifetime_, static_cast<std::uint32_t>(written_), bucket_head(bucket),
-              bucket, message_id,      static_cast<std::uint16_t>(length),   confirmable};
+    ::new (static_cast<void*>(&entries_[index])) Entry{peer,
+                                                       now + lifetime_,
+                                                       static_cast<std::uint32_t>(written_),
+                                                       bucket_head(bucket),
+                                                       message_id,
+                                                       static_cast<std::uint16_t>(length),
+                                                       confirmable};
     set_bucket_head(bucket, link_to(index, lap_));
     if (++next_slot_ == capacity_) {
         next_slot_ = 0;

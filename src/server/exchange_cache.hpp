@@ -4,7 +4,9 @@
 //
 // Eviction only advances the ring: chains are not unlinked, so evicting touches no bucket (on a
 // loaded server the index is far larger than the CPU caches, and each touch is a cache miss).
-// A walk stops at the first link that no longer leads to a live, older entry of its bucket.
+// A walk stops at the first link that no longer leads to a live, older entry. Should a lap tag
+// wrap and let a walk stray into another bucket's chain, keys are still compared exactly and
+// ages still only decrease, so it can cost time but never give a wrong answer.
 #pragma once
 
 #include <cstdint>
@@ -63,9 +65,8 @@ class ExchangeCache {
     struct Entry {
         Endpoint peer;
         TimePoint expires;
-        std::uint32_t start;   // low 32 bits of the response's position in the byte stream
-        std::uint32_t next;    // link to the bucket's previous head: an older entry, or stale
-        std::uint32_t bucket;  // tells a reused slot apart when lap tags wrap around
+        std::uint32_t start;  // low 32 bits of the response's position in the byte stream
+        std::uint32_t next;   // link to the bucket's previous head: an older entry, or stale
         std::uint16_t message_id;
         std::uint16_t length;
         bool confirmable;
