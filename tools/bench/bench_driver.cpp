@@ -188,9 +188,14 @@ void CoreDriver::drain(Endpoint& endpoint, std::uint64_t now) {
 }
 
 void CoreDriver::collect(Endpoint& endpoint, std::uint64_t now) {
-    while (auto completion = endpoint.core.pop_completion()) {
+    while (auto completion = endpoint.core.pop_completion_into(response_)) {
         std::uint64_t due = endpoint.forget(completion->handle, now);
-        const ClientResult& result = completion->result;
+        Expected<MessageView, ClientError> result = unexpected(ClientError::malformed_response);
+        if (!completion->length) {
+            result = unexpected(completion->length.error());
+        } else if (auto view = parse(Bytes(response_.data(), *completion->length))) {
+            result = *view;
+        }
         if (result) {
             ++counters_.completed;
             if (code_class(result->code()) != 2) {

@@ -73,6 +73,8 @@ class CoreDriver {
     RunResult result_;
     std::unique_ptr<ReceiveBatch> receive_;
     SendBatch send_;
+    // Each response is copied here (ClientCore::pop_completion_into): no allocation per request.
+    std::vector<std::uint8_t> response_ = std::vector<std::uint8_t>(65536);
     std::unique_ptr<UringIo> uring_;      // null: epoll
     std::vector<std::uint32_t> dirty_;    // io_uring: endpoints that received, to refill
     std::vector<std::uint32_t> blocked_;  // io_uring: endpoints waiting for a send slot
