@@ -1,6 +1,7 @@
 // The deduplication cache with injected time: exact matching, lifetime, FIFO eviction, wrap.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -162,6 +163,23 @@ TEST(ExchangeCache, MatchesAFifoModelThroughManyLapsOfStaleLinks) {
             }
         }
         EXPECT_GT(inserts.size(), capacity * 100u) << "the ring went round many times";
+    }
+}
+
+// The cache's tables: zeroed (the bucket array relies on it), huge-page sized or not, movable.
+TEST(TableMemory, IsZeroedAndKeepsItsAddressWhenMoved) {
+    for (std::size_t bytes : {std::size_t{0}, std::size_t{100}, std::size_t{5} << 20}) {
+        TableMemory memory(bytes);
+        ASSERT_NE(memory.data(), nullptr);
+        auto* first = static_cast<unsigned char*>(memory.data());
+        std::size_t size = memory.size();
+        EXPECT_GE(size, bytes);
+        EXPECT_EQ(std::count(first, first + size, 0), static_cast<std::ptrdiff_t>(size));
+        first[size - 1] = 7;
+        TableMemory moved(std::move(memory));
+        EXPECT_EQ(moved.data(), first);
+        EXPECT_EQ(memory.data(), nullptr);
+        EXPECT_EQ(static_cast<unsigned char*>(moved.data())[size - 1], 7);
     }
 }
 

@@ -3,24 +3,22 @@
 
 #include <bit>
 #include <cstring>
-#include <new>
 
 namespace coap::detail {
 
 ExchangeCache::ExchangeCache(std::uint32_t entries, std::uint32_t byte_capacity, Duration lifetime)
-    : entry_storage_(new std::byte[sizeof(Entry) * std::size_t{entries}]),
-      entries_(reinterpret_cast<Entry*>(entry_storage_.get())),
-      buckets_(
-          static_cast<std::uint32_t*>(std::calloc(std::bit_ceil(entries), sizeof(std::uint32_t)))),
-      bytes_(new std::uint8_t[byte_capacity]),
+    : entry_memory_(sizeof(Entry) * std::size_t{entries}),
+      bucket_memory_(sizeof(std::uint32_t) * std::size_t{std::bit_ceil(entries)}),
+      byte_memory_(byte_capacity),
+      entries_(static_cast<Entry*>(entry_memory_.data())),
+      buckets_(static_cast<std::uint32_t*>(bucket_memory_.data())),
+      bytes_(static_cast<std::uint8_t*>(byte_memory_.data())),
       capacity_(entries),
       bucket_mask_(std::bit_ceil(entries) - 1),
       index_bits_(static_cast<std::uint32_t>(std::bit_width(entries))),
       index_mask_(index_bits_ >= 32 ? none : (1u << index_bits_) - 1),
       byte_capacity_(byte_capacity),
-      lifetime_(lifetime) {
-    if (!buckets_) throw std::bad_alloc();
-}
+      lifetime_(lifetime) {}
 
 std::size_t ExchangeCache::memory_bytes() const noexcept {
     return sizeof(Entry) * capacity_ + sizeof(std::uint32_t) * (bucket_mask_ + 1) + byte_capacity_;
@@ -48,8 +46,7 @@ std::optional<ExchangeCache::Hit> ExchangeCache::find(const Endpoint& peer,
         if (entry.message_id == message_id && entry.peer == peer) {
             if (entry.confirmable != confirmable || entry.expires <= now) return std::nullopt;
             ++stats_.hits;
-            const std::uint8_t* data =
-                bytes_.get() + (written_ - age_in_bytes(entry)) % byte_capacity_;
+            const std::uint8_t* data = bytes_ + (written_ - age_in_bytes(entry)) % byte_capacity_;
             return Hit{Bytes{data, entry.length}};
         }
         newer = age;
@@ -102,7 +99,7 @@ bool ExchangeCache::insert(const Endpoint& peer, std::uint16_t message_id, bool 
         next_slot_ = 0;
         ++lap_;
     }
-    if (length != 0) std::memcpy(bytes_.get() + written_ % byte_capacity_, response.data(), length);
+    if (length != 0) std::memcpy(bytes_ + written_ % byte_capacity_, response.data(), length);
     written_ += length;
     ++count_;
     ++stats_.inserted;

@@ -10,13 +10,12 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
 #include <optional>
 
 #include "coap/bytes.hpp"
 #include "coap/endpoint.hpp"
 #include "coap/time.hpp"
+#include "table_memory.hpp"
 
 namespace coap::detail {
 
@@ -92,21 +91,20 @@ class ExchangeCache {
         return index >= head_ ? index - head_ : index + capacity_ - head_;
     }
 
-    // Memory is reserved at construction but becomes resident only as entries are used: the
-    // entry storage is left uninitialised (entries are built in place on insert) and the bucket
-    // array comes from calloc, whose fresh zero pages hold "empty" (heads are stored inverted).
+    // Memory is reserved at construction but becomes resident only as entries are used (see
+    // TableMemory): entries are built in place on insert, and the zero pages of the bucket
+    // array hold "empty" (heads are stored inverted).
     std::uint32_t bucket_head(std::uint32_t bucket) const noexcept { return ~buckets_[bucket]; }
     void set_bucket_head(std::uint32_t bucket, std::uint32_t index) noexcept {
         buckets_[bucket] = ~index;
     }
-    struct FreeDeleter {
-        void operator()(void* memory) const noexcept { std::free(memory); }
-    };
 
-    std::unique_ptr<std::byte[]> entry_storage_;
-    Entry* entries_;  // into entry_storage_; an entry exists once insert has built it
-    std::unique_ptr<std::uint32_t[], FreeDeleter> buckets_;
-    std::unique_ptr<std::uint8_t[]> bytes_;
+    TableMemory entry_memory_;
+    TableMemory bucket_memory_;
+    TableMemory byte_memory_;
+    Entry* entries_;
+    std::uint32_t* buckets_;
+    std::uint8_t* bytes_;
     std::uint32_t capacity_;
     std::uint32_t bucket_mask_;
     std::uint32_t index_bits_;  // enough for capacity_ - 1, never all ones (that is `none`)
