@@ -306,6 +306,28 @@ TEST_F(ObserverTableTest, ANewVersionMidRoundReachesEveryoneOnceWithoutDuplicate
     EXPECT_EQ(v1, 3);
 }
 
+// Versions faster than a round (a new one before every poll, the budget a tenth of the list):
+// the round goes on from its cursor instead of restarting at the head, so the end of the list
+// is not starved (RFC 7641 §4.5.2 allows skipping versions, not all of them).
+TEST_F(ObserverTableTest, VersionsFasterThanARoundStillReachEveryObserver) {
+    config_.max_observers = 128;
+    for (std::uint32_t n = 0; n < 100; ++n)
+        add(n);
+    for (int i = 1; i <= 30; ++i) {
+        publish(0, "v" + std::to_string(i));
+        EXPECT_EQ(poll(i * 1ms, 10), 10u) << "poll " << i;
+    }
+    std::map<std::uint32_t, std::vector<Note>> received;
+    for (const Note& note : sink_.notes)
+        received[note.observer()].push_back(note);
+    ASSERT_EQ(received.size(), 100u) << "every observer got something";
+    for (auto& [observer, notes] : received) {
+        EXPECT_GE(notes.size(), 2u) << observer << ": three laps of the list in 30 polls";
+        for (std::size_t i = 1; i < notes.size(); ++i)
+            EXPECT_TRUE(newer(*notes[i - 1].observe, *notes[i].observe)) << observer;
+    }
+}
+
 TEST_F(ObserverTableTest, EveryNthNotificationToAnObserverIsConfirmable) {
     config_.con_interval = 3;
     add(0);

@@ -49,7 +49,10 @@ void ObserverTable::pick_up(const NotificationHub& hub) noexcept {
         if (!resource.tail.build(Bytes(copy_buffer_.get(), length), next_sequence())) continue;
         ++resource.edition;
         ++stats_.rounds;
-        resource.cursor = resource.head;  // a newer version restarts the round
+        // RFC 7641 §4.5.2 lets observers skip versions, not all of them: go on from where the
+        // round is, once round the list.
+        if (resource.round_left == 0) resource.cursor = resource.head;
+        resource.round_left = resource.count;
         enqueue(r);
     }
 }
@@ -71,22 +74,27 @@ void ObserverTable::run_rounds(std::uint64_t now_ns, DatagramSink& out,
 // their retransmission, or are requeued when the ACK comes.
 bool ObserverTable::run_round(Resource& resource, std::uint64_t now_ns, DatagramSink& out,
                               std::uint16_t& next_message_id, std::size_t& budget) noexcept {
-    while (resource.cursor != none) {
+    while (resource.round_left != 0) {
+        if (resource.cursor == none) resource.cursor = resource.head;  // wrap round
+        if (resource.cursor == none) break;                            // nobody left
         std::uint32_t id = resource.cursor;
         const Observer& observer = observers_[id];
         bool wanted = observer.edition != resource.edition && observer.state == State::idle;
         if (wanted && budget == 0) return false;
         ++stats_.visited;
         resource.cursor = observer.resource_next;
+        --resource.round_left;
         if (!wanted) continue;
         Sent sent = notify(id, now_ns, out, next_message_id);
         if (sent == Sent::failed) {
             resource.cursor = id;  // the sink is full: this observer is next, next poll
+            ++resource.round_left;
             budget = 0;
             return false;
         }
         if (sent == Sent::ok) --budget;
     }
+    resource.round_left = 0;
     return true;
 }
 

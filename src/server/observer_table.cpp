@@ -153,6 +153,7 @@ void ObserverTable::link_resource(std::uint32_t id) noexcept {
         observers_[resource.last].resource_next = id;
     resource.last = id;
     ++resource.count;
+    if (resource.round_left != 0) ++resource.round_left;  // the lap must reach it too
 }
 
 void ObserverTable::unlink_resource(std::uint32_t id) noexcept {
@@ -185,7 +186,10 @@ void ObserverTable::requeue(std::uint32_t id) noexcept {
     unlink_resource(id);
     link_resource(id);
     Resource& resource = resources_[observers_[id].resource];
-    if (resource.cursor == none) resource.cursor = id;
+    if (resource.round_left == 0) {
+        resource.cursor = id;
+        resource.round_left = 1;
+    }
     enqueue(observers_[id].resource);
 }
 

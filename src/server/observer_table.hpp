@@ -6,14 +6,17 @@
 // Pacing: publish bumps the hub's generation; poll() copies each changed representation once,
 // builds its tail once (Observe = next_sequence()) and walks that resource's own observer list
 // with a cursor, at most send_budget datagrams per poll (due retransmissions first). A newer
-// version restarts the cursor; observers already holding it are passed, so nobody is skipped
-// or gets a version twice. No NON rate limit per client (§4.5.1): the publish rate is the rate.
-// CON policy: every con_interval-th notification to an observer is CON (0 never, 1 always). While
-// a CON is unacknowledged the observer gets nothing new (NSTART 1); its retransmission carries
-// the newest state (§4.5.2): same MID if the version is unchanged, else a new MID keeping the
-// counter and doubled timeout, Observe always current (§4.4). An ACK of an outdated CON requeues
-// the observer; the last timeout or any RST removes it. A non-2.xx version goes out without
-// Observe and ends the observation (a CON one is retransmitted until ACK, RST or timeout).
+// version starts a new lap of the list from where the cursor is, wrapping at its end: when
+// versions come faster than a round, every observer still gets one now and then (restarting
+// at the head would starve the end of a long list). Observers already holding the newest
+// version are passed, so none gets a version twice. No NON rate limit per client (§4.5.1): the
+// publish rate is the rate. CON policy: every con_interval-th notification to an observer is CON (0
+// never, 1 always). While a CON is unacknowledged the observer gets nothing new (NSTART 1); its
+// retransmission carries the newest state (§4.5.2): same MID if the version is unchanged, else a
+// new MID keeping the counter and doubled timeout, Observe always current (§4.4). An ACK of an
+// outdated CON requeues the observer; the last timeout or any RST removes it. A non-2.xx version
+// goes out without Observe and ends the observation (a CON one is retransmitted until ACK, RST or
+// timeout).
 #pragma once
 
 #include <array>
@@ -154,7 +157,8 @@ class ObserverTable {
         std::uint32_t edition = 0;  // bumped for every version picked up
         std::uint32_t head = none;
         std::uint32_t last = none;
-        std::uint32_t cursor = none;  // next observer of the current round; none when idle
+        std::uint32_t cursor = none;   // next observer of the current round (none: the head)
+        std::uint32_t round_left = 0;  // visits left in the current round; 0 when idle
         std::uint32_t count = 0;
         bool queued = false;
     };
