@@ -8,6 +8,8 @@
 // endpoint; --engine raw is the original hand-rolled sender (no retransmission), the ceiling.
 // coaps:// (-u/-k): each endpoint handshakes (DTLS 1.2 PSK) and its requests go out sealed;
 // --handshakes-only measures handshakes per second instead (--resume: abbreviated ones).
+// --observe: every endpoint registers one observation (RFC 7641) of the URI and the run counts
+// notifications per second.
 // The I/O is in tools/bench/.
 #include <cstdio>
 #include <string>
@@ -19,6 +21,7 @@
 #include "bench/bench_report.hpp"
 #include "bench/handshake_driver.hpp"
 #include "bench/measure_window.hpp"
+#include "bench/observe_driver.hpp"
 #include "bench/raw_engine.hpp"
 #include "bench/udp_endpoints.hpp"
 #include "coap/content_format.hpp"
@@ -129,6 +132,11 @@ void add_options(CLI::App& app, BenchOptions& options, std::string& method) {
                    "RFC 7252 MAX_RETRANSMIT (core engine)")
         ->capture_default_str()
         ->check(CLI::Range(0u, 20u));
+    app.add_flag("--observe", options.observe,
+                 "Observe (RFC 7641, coap:// only): each endpoint registers one observation of "
+                 "the URI (CON GET, Observe=0, retransmitted per --ack-timeout and "
+                 "--max-retransmit) and acknowledges the CON notifications; measures "
+                 "notifications per second (requests_per_s in --json)");
     app.add_flag("--json", options.json, "Print one JSON object on stdout");
     app.add_option("--cpu", options.cpu, "Pin the load generator to this CPU")
         ->check(CLI::Range(0, 4095));
@@ -146,8 +154,31 @@ coap::Code parse_method(std::string method) {
     return coap::Code::get;
 }
 
+// Empty when --observe fits the other options; otherwise what is wrong.
+std::string check_observe(const CLI::App& app, const BenchOptions& options, bool secure) {
+    if (!options.observe) return {};
+    if (secure) return "--observe needs a coap:// URI (no coaps://)";
+    for (const char* name : {"--rate", "--window", "--method", "--payload-size", "--non"})
+        if (app.count(name) > 0)
+            return std::string("--observe registers one CON GET per endpoint: ") + name +
+                   " does not apply";
+    if (options.engine == Engine::raw) return "--observe has its own engine: no --engine raw";
+    return {};
+}
+
+// One descriptor per endpoint and a few more: an error message when the limit is too low.
+std::string check_file_limit(std::size_t endpoints) {
+    const std::size_t wanted = endpoints + 64;
+    std::size_t limit = coap::bench::raise_file_limit(wanted);
+    if (limit >= wanted) return {};
+    return std::to_string(endpoints) + " endpoints need about " + std::to_string(wanted) +
+           " open files, and the limit is " + std::to_string(limit) +
+           " (raise it with ulimit -Hn, or use fewer --endpoints)";
+}
+
 void print_result(const BenchOptions& options, const std::string& target,
                   const coap::bench::RunResult& result) {
+    if (options.observe) return coap::bench::print_observe(options, target, result);
     coap::bench::print_warnings(options, result);
     if (options.handshakes_only && options.json)
         coap::bench::print_handshake_json(options, target, result);
@@ -204,6 +235,10 @@ int main(int argc, char** argv) {
                      static_cast<int>(what.size()), what.data());
         return 2;
     }
+    if (std::string error = check_observe(app, options, parts->secure); !error.empty()) {
+        std::fprintf(stderr, "coap-bench: %s\n", error.c_str());
+        return 2;
+    }
     if (std::string error = apply_dtls(parts->secure, dtls, options); !error.empty()) {
         std::fprintf(stderr, "coap-bench: %s\n", error.c_str());
         return 2;
@@ -229,12 +264,16 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    coap::bench::raise_file_limit(options.endpoints + 64u);  // one descriptor per endpoint
+    if (std::string error = check_file_limit(options.endpoints); !error.empty()) {
+        std::fprintf(stderr, "coap-bench: %s\n", error.c_str());
+        return 2;
+    }
     if (options.server_pid > 0 && !coap::bench::process_cpu_ticks(options.server_pid)) {
         std::fprintf(stderr, "coap-bench: cannot read /proc/%d/stat\n", options.server_pid);
         return 2;
     }
     if (options.handshakes_only) return run<coap::bench::HandshakeDriver>(options, destination);
+    if (options.observe) return run<coap::bench::ObserveDriver>(options, destination, request);
     if (options.engine == Engine::raw)
         return run<coap::bench::RawDriver>(options, destination, request);
     return run<coap::bench::CoreDriver>(options, destination, request);

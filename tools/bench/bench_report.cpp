@@ -306,4 +306,124 @@ void print_handshake_json(const BenchOptions& options, const std::string& target
     std::printf("%s\n", json.close().c_str());
 }
 
+namespace {
+
+void print_observe_table(const BenchOptions& options, const RunResult& result) {
+    const Counters& c = result.counters;
+    const Summary s = summarize(result);
+    std::printf("coap-bench %s: Observe, %u endpoints with one observation each (%s)\n",
+                options.uri.c_str(), options.endpoints, io_name(result));
+    std::printf("  %.2f s measured after %.2f s warm-up\n", result.measured_s, options.warmup);
+    row("notifications/s", s.rate, "%14.0f");
+    row("notifications", c.completed);
+    row("  CON", c.con_notifications);
+    row("  NON", c.non_notifications);
+    row("ACKs sent", c.acks_sent);
+    row("observers at start", std::uint64_t{result.observers_at_start});
+    row("observers at end", std::uint64_t{result.observers_at_end});
+    row("observers notified", std::uint64_t{result.observers_notified});
+    std::printf(
+        "  %-26s %14s\n", "per observer min/med/max",
+        (std::to_string(result.per_observer_min) + "/" +
+         std::to_string(result.per_observer_median) + "/" + std::to_string(result.per_observer_max))
+            .c_str());
+    row("registered (warm-up)", result.warmup.registered);
+    row("registered (window)", c.registered);
+    row("registration retrans.", result.warmup.retransmissions + c.retransmissions);
+    row("not registered at end", c.timeouts);
+    if (c.non_success) row("ended or refused", c.non_success);
+    if (c.duplicates) row("duplicates", c.duplicates);
+    if (c.reused_message_ids) row("reused Message IDs", c.reused_message_ids);
+    if (c.rst_sent) row("RSTs sent", c.rst_sent);
+    if (c.unexpected) row("unexpected", c.unexpected);
+    if (c.malformed) row("malformed", c.malformed);
+    if (c.send_errors) row("send errors", c.send_errors);
+    if (c.refused) row("port unreachable", c.refused);
+    if (result.udp_drops && *result.udp_drops > 0)
+        row("UDP rcvbuf drops (host)", *result.udp_drops);
+    row("load generator CPU %", s.client_cpu_pct);
+    if (s.client_cpu_us) row("load generator CPU us/ntf", *s.client_cpu_us, "%14.3f");
+    if (s.server_cpu_pct) row("server CPU %", *s.server_cpu_pct);
+    if (s.server_cpu_us) row("server CPU us/notification", *s.server_cpu_us, "%14.3f");
+}
+
+void print_observe_json(const BenchOptions& options, const std::string& target,
+                        const RunResult& result) {
+    const Counters& c = result.counters;
+    const Summary s = summarize(result);
+    JsonObject json;
+    json.text("uri", options.uri)
+        .text("target", target)
+        .text("mode", "observe")
+        .text("io", io_name(result))
+        .count("endpoints", options.endpoints)
+        .number("warmup_s", options.warmup)
+        .number("duration_s", options.duration)
+        .number("measured_s", result.measured_s, "%.4f")
+        .number("requests_per_s", s.rate, "%.1f")
+        .number("notifications_per_s", s.rate, "%.1f")
+        .count("notifications", c.completed)
+        .count("con_notifications", c.con_notifications)
+        .count("non_notifications", c.non_notifications)
+        .count("acks_sent", c.acks_sent)
+        .count("observers", result.observers_at_end)
+        .count("observers_at_start", result.observers_at_start)
+        .count("observers_notified", result.observers_notified)
+        .count("per_observer_min", result.per_observer_min)
+        .count("per_observer_median", result.per_observer_median)
+        .count("per_observer_max", result.per_observer_max)
+        .count("registered_warmup", result.warmup.registered)
+        .count("registered", c.registered)
+        .count("registrations_sent", result.warmup.sent + c.sent)
+        .count("retransmissions", result.warmup.retransmissions + c.retransmissions)
+        .count("non_success", c.non_success)
+        .count("without_observe", c.without_observe)
+        .count("timeouts", c.timeouts)
+        .count("duplicates", c.duplicates)
+        .count("reused_message_ids", c.reused_message_ids)
+        .count("rst_sent", c.rst_sent)
+        .count("unexpected", c.unexpected)
+        .count("received", c.received)
+        .count("malformed", c.malformed)
+        .count("send_errors", c.send_errors)
+        .count("refused", c.refused)
+        .number("client_cpu_pct", s.client_cpu_pct, "%.1f")
+        .number("client_cpu_us_per_notification", s.client_cpu_us)
+        .number("server_cpu_pct", s.server_cpu_pct)
+        .number("server_cpu_us_per_request", s.server_cpu_us)
+        .number("server_cpu_us_per_notification", s.server_cpu_us)
+        .raw("udp_rcvbuf_drops_host",
+             result.udp_drops ? std::to_string(*result.udp_drops) : std::string("null"));
+    std::printf("%s\n", json.close().c_str());
+}
+
+}  // namespace
+
+void print_observe(const BenchOptions& options, const std::string& target,
+                   const RunResult& result) {
+    const Counters& c = result.counters;
+    if (c.timeouts > 0)
+        std::fprintf(stderr,
+                     "coap-bench: warning: %" PRIu64
+                     " of %u endpoints had no observation at the end\n",
+                     c.timeouts, options.endpoints);
+    // Refusals happen mostly while registering, in the warm-up.
+    const std::uint64_t ended = result.warmup.non_success + c.non_success;
+    std::string first =
+        result.first_non_success
+            ? "; first other code: " + std::string(code_text(*result.first_non_success).view())
+            : std::string();
+    if (ended > 0)
+        std::fprintf(
+            stderr,
+            "coap-bench: warning: %" PRIu64
+            " answers or notifications (warm-up included) refused or ended an observation (%" PRIu64
+            " 2.xx without Observe%s)\n",
+            ended, result.warmup.without_observe + c.without_observe, first.c_str());
+    if (options.json)
+        print_observe_json(options, target, result);
+    else
+        print_observe_table(options, result);
+}
+
 }  // namespace coap::bench

@@ -17,5 +17,9 @@ void print_json(const BenchOptions& options, const std::string& target, const Ru
 void print_handshake_table(const BenchOptions& options, const RunResult& result);
 void print_handshake_json(const BenchOptions& options, const std::string& target,
                           const RunResult& result);
+/// --observe: warnings on stderr, then the table or (--json) one JSON object. `completed`
+/// counts notifications: requests_per_s is notifications per second, server CPU per
+/// notification.
+void print_observe(const BenchOptions& options, const std::string& target, const RunResult& result);
 
 }  // namespace coap::bench

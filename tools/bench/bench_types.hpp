@@ -44,6 +44,7 @@ struct BenchOptions {
     int server_pid = 0;
     std::optional<ClientDtlsConfig> dtls;  // coaps://: the PSK and handshake settings
     bool handshakes_only = false;          // coaps://: handshakes per second, no requests
+    bool observe = false;                  // --observe: notifications per second (RFC 7641)
 
     bool open_loop() const noexcept { return rate > 0; }
 };
@@ -69,13 +70,24 @@ struct Counters {
     std::uint64_t malformed = 0;        // datagrams that do not parse, or were truncated
     std::uint64_t send_errors = 0;      // datagrams the kernel refused to send
     std::uint64_t refused = 0;          // ICMP port unreachable seen on a socket
-    // Only the raw engine tells these apart (ClientCore handles them silently).
+    // Only the raw engine and --observe tell these apart (ClientCore handles them silently).
     std::uint64_t unexpected = 0;  // answers to nothing in flight (late, duplicate, stray)
     std::uint64_t mismatched = 0;  // ACK with an in-flight Message ID but another token
     std::uint64_t empty_acks = 0;  // empty ACKs (a separate response follows)
     // --handshakes-only: `sent` counts handshakes started, `completed` those established,
     // `timeouts` and `errors` the failed ones (no answer in time, an alert).
     std::uint64_t resumed = 0;  // abbreviated handshakes among the completed ones
+    // --observe: `sent` counts registrations sent (first transmissions), `retransmissions`
+    // theirs, `completed` the notifications received, `non_success` the answers and
+    // notifications that refused or ended an observation (not 2.xx, or no Observe).
+    std::uint64_t registered = 0;          // observations established (2.xx with Observe)
+    std::uint64_t without_observe = 0;     // 2.xx without Observe (counted in non_success too)
+    std::uint64_t con_notifications = 0;   // of `completed`
+    std::uint64_t non_notifications = 0;   // of `completed`
+    std::uint64_t acks_sent = 0;           // empty ACKs to CON notifications, duplicates too
+    std::uint64_t rst_sent = 0;            // RSTs to unknown tokens and pings
+    std::uint64_t duplicates = 0;          // received again (same Message ID and Observe)
+    std::uint64_t reused_message_ids = 0;  // a recent Message ID with a new Observe value
 };
 
 /// Everything a run measured, for the report.
@@ -96,6 +108,13 @@ struct RunResult {
     std::optional<ClientError> first_error;
     std::optional<DtlsHandshakeFailure> first_handshake_failure;  // --handshakes-only
     std::size_t bytes_per_endpoint = 0;  // heap taken by one endpoint's engine state (0: unknown)
+    std::size_t observers_at_start = 0;  // --observe: registered when the window began
+    std::size_t observers_at_end = 0;    // --observe: registered when it ended
+    // --observe: how the window's notifications were spread over the endpoints.
+    std::size_t observers_notified = 0;  // endpoints that got at least one
+    std::uint32_t per_observer_min = 0;
+    std::uint32_t per_observer_median = 0;
+    std::uint32_t per_observer_max = 0;
 };
 
 }  // namespace coap::bench

@@ -16,7 +16,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$BIN/coapd" --bind 127.0.0.1 --port 0 --log-level warn >"$WORK/coapd.log" 2>&1 &
+"$BIN/coapd" --bind 127.0.0.1 --port 0 --log-level warn --observe-period-ms 20 >"$WORK/coapd.log" 2>&1 &
 COAPD_PID=$!
 PORT=""
 for _ in $(seq 50); do
@@ -62,6 +62,37 @@ status=0
 if [[ $status != 2 ]] || ! grep -q -- "-u IDENTITY -k KEY" "$WORK/coaps.err"; then
     echo "smoke_test: coaps:// without -u/-k should fail with status 2 and name them" >&2
     cat "$WORK/coaps.err" >&2
+    exit 1
+fi
+
+# observe LABEL PATH ENDPOINTS SECONDS KIND: a short --observe run against coapd's observable
+# resources (changed every 20 ms); every endpoint must be registered and notified, with KIND
+# (con or non) notifications among them.
+observe() {
+    local label=$1 path=$2 endpoints=$3 seconds=$4 kind=$5 line key
+    line=$("$BIN/coap-bench" --observe --endpoints "$endpoints" --warmup 0.3 --duration "$seconds" \
+        --json --server-pid "$COAPD_PID" "$URI$path")
+    for key in requests_per_s notifications_per_s observers con_notifications non_notifications \
+        acks_sent non_success timeouts server_cpu_us_per_request; do
+        if [[ $line != *"\"$key\":"* ]]; then
+            echo "smoke_test: $label: no \"$key\" in $line" >&2
+            exit 1
+        fi
+    done
+    if [[ ! $line =~ \"${kind}_notifications\":[1-9] || $line != *"\"observers\":$endpoints,"* ||
+        $line != *"\"observers_notified\":$endpoints,"* || $line != *"\"timeouts\":0,"* ]]; then
+        echo "smoke_test: $label: not every observer registered and notified: $line" >&2
+        exit 1
+    fi
+    echo "$label: $line"
+}
+observe "observe CON /obs" /obs 50 1 con
+observe "observe NON /obs-non" /obs-non 20 0.5 non
+status=0
+"$BIN/coap-bench" --observe "coaps://127.0.0.1:$PORT/obs" 2>"$WORK/observe.err" || status=$?
+if [[ $status != 2 ]] || ! grep -q -- "coap:// URI" "$WORK/observe.err"; then
+    echo "smoke_test: --observe with coaps:// should fail with status 2" >&2
+    cat "$WORK/observe.err" >&2
     exit 1
 fi
 

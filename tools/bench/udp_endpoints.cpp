@@ -50,11 +50,14 @@ std::string pin_to_cpu(int cpu) {
     return {};
 }
 
-void raise_file_limit(std::size_t descriptors) {
+std::size_t raise_file_limit(std::size_t descriptors) {
     rlimit files{};
-    if (getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur >= descriptors) return;
-    files.rlim_cur = std::min<rlim_t>(files.rlim_max, descriptors);
-    setrlimit(RLIMIT_NOFILE, &files);
+    if (getrlimit(RLIMIT_NOFILE, &files) != 0) return descriptors;  // unknown: let socket() tell
+    if (files.rlim_cur >= descriptors) return files.rlim_cur;
+    rlim_t wanted = std::min<rlim_t>(files.rlim_max, descriptors);
+    rlim_t before = files.rlim_cur;
+    files.rlim_cur = wanted;
+    return setrlimit(RLIMIT_NOFILE, &files) == 0 ? wanted : before;
 }
 
 SocketSet::~SocketSet() {

@@ -28,8 +28,9 @@ struct Destination {
 std::string resolve(const UriParts& parts, Destination& destination);
 /// Pins this thread to `cpu`; an error message or an empty string.
 std::string pin_to_cpu(int cpu);
-/// Raises the soft limit of open files to `descriptors` if it is lower (up to the hard limit).
-void raise_file_limit(std::size_t descriptors);
+/// Raises the soft limit of open files to `descriptors` if it is lower (up to the hard limit)
+/// and returns the soft limit then in force.
+std::size_t raise_file_limit(std::size_t descriptors);
 
 /// N nonblocking UDP sockets connected to one destination, each with its own source port (a
 /// client endpoint of its own, RFC 7252 §1.2), and the epoll set over them.

@@ -1,5 +1,7 @@
-// io_uring for coap-bench's core engine: a multishot receive on every endpoint's socket into
-// one ring of provided buffers, and sends from a fixed pool of slots. One io_uring_enter per
+// io_uring for coap-bench's core engine and --observe: a multishot receive on every endpoint's
+// socket into one ring of provided buffers, and sends from a fixed pool of slots. The sockets
+// are registered with the ring (when the kernel allows), which spares a file lookup per
+// operation. One io_uring_enter per
 // turn of the event loop submits every queued send and collects the completions, instead of an
 // epoll_wait plus a recvmmsg and a sendmmsg per ready socket.
 #pragma once
