@@ -8,6 +8,7 @@
 
 #include <array>
 #include <set>
+#include <utility>
 #include <vector>
 
 namespace coap::bench {

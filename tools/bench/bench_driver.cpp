@@ -10,6 +10,7 @@
 
 #include "bench/bench_driver_endpoint.hpp"
 #include "bench/measure_window.hpp"
+#include "bench/receive_loop.hpp"
 #include "client/client_core.hpp"
 #include "coap/message.hpp"
 
@@ -168,23 +169,8 @@ void CoreDriver::service(Endpoint& endpoint) {
 }
 
 void CoreDriver::drain(Endpoint& endpoint, std::uint64_t now) {
-    while (true) {
-        int received = receive_->receive(endpoint.fd);
-        if (received == -ECONNREFUSED) {
-            ++counters_.refused;
-            continue;
-        }
-        if (received <= 0) return;  // drained (EAGAIN) or failed
-        for (std::size_t i = 0; i < static_cast<std::size_t>(received); ++i) {
-            ++counters_.received;
-            if (receive_->truncated(i)) {
-                ++counters_.malformed;
-                continue;
-            }
-            deliver(endpoint, receive_->datagram(i), now);
-        }
-        if (static_cast<std::size_t>(received) < ReceiveBatch::capacity) return;
-    }
+    drain_socket(*receive_, endpoint.fd, counters_,
+                 [&](Bytes datagram) { deliver(endpoint, datagram, now); });
 }
 
 void CoreDriver::collect(Endpoint& endpoint, std::uint64_t now) {

@@ -1,6 +1,7 @@
 // The core engine's io_uring path: completions in, engines fed, their datagrams out.
 #include "bench/bench_driver_endpoint.hpp"
 #include "bench/measure_window.hpp"
+#include "bench/receive_loop.hpp"
 
 namespace coap::bench {
 
@@ -9,29 +10,14 @@ namespace coap::bench {
 void CoreDriver::service_uring(std::uint64_t wake_ns) {
     uring_->wait(now_ns(), wake_ns);
     for (const UringIo::Event& event : uring_->poll()) {
+        if (!count_event(event, counters_)) continue;
         Endpoint& endpoint = endpoints_[event.socket];
-        switch (event.kind) {
-            case UringIo::Event::Kind::datagram: {
-                ++counters_.received;
-                std::uint64_t now = now_ns();
-                deliver(endpoint, event.datagram, now);
-                collect(endpoint, now);
-                if (!endpoint.dirty) {
-                    endpoint.dirty = true;
-                    dirty_.push_back(endpoint.index);
-                }
-                break;
-            }
-            case UringIo::Event::Kind::truncated:
-                ++counters_.received;
-                ++counters_.malformed;
-                break;
-            case UringIo::Event::Kind::refused:
-                ++counters_.refused;
-                break;
-            case UringIo::Event::Kind::send_failed:
-                ++counters_.send_errors;
-                break;
+        std::uint64_t now = now_ns();
+        deliver(endpoint, event.datagram, now);
+        collect(endpoint, now);
+        if (!endpoint.dirty) {
+            endpoint.dirty = true;
+            dirty_.push_back(endpoint.index);
         }
     }
     uring_->release();

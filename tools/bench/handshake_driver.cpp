@@ -4,6 +4,7 @@
 #include <cerrno>
 
 #include "bench/measure_window.hpp"
+#include "bench/receive_loop.hpp"
 
 namespace coap::bench {
 
@@ -74,25 +75,11 @@ void HandshakeDriver::begin(Endpoint& endpoint, std::uint64_t now) {
 void HandshakeDriver::drain(Endpoint& endpoint) {
     auto ignore = [](Bytes) {};  // no requests: no application data is expected
     int fd = sockets_.fd(static_cast<std::size_t>(&endpoint - endpoints_.data()));
-    while (true) {
-        int received = receive_->receive(fd);
-        if (received == -ECONNREFUSED) {
-            ++counters_.refused;
-            continue;
-        }
-        if (received <= 0) return;
-        for (std::size_t i = 0; i < static_cast<std::size_t>(received); ++i) {
-            ++counters_.received;
-            if (receive_->truncated(i)) {
-                ++counters_.malformed;
-                continue;
-            }
-            std::uint64_t now = now_ns();
-            endpoint.link->channel().on_datagram(receive_->datagram(i), at_ns(now), ignore);
-            after_event(endpoint, now);
-        }
-        if (static_cast<std::size_t>(received) < ReceiveBatch::capacity) return;
-    }
+    drain_socket(*receive_, fd, counters_, [&](Bytes datagram) {
+        std::uint64_t now = now_ns();
+        endpoint.link->channel().on_datagram(datagram, at_ns(now), ignore);
+        after_event(endpoint, now);
+    });
 }
 
 void HandshakeDriver::on_timers(std::uint64_t now) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench/measure_window.hpp"
+#include "bench/receive_loop.hpp"
 
 namespace coap::bench {
 
@@ -123,24 +124,9 @@ void ObserveDriver::service(std::uint64_t wake_ns) {
 void ObserveDriver::service_uring(std::uint64_t wake_ns) {
     uring_->wait(now_ns(), wake_ns);
     const std::uint64_t now = now_ns();
-    for (const UringIo::Event& event : uring_->poll()) {
-        switch (event.kind) {
-            case UringIo::Event::Kind::datagram:
-                ++counters_.received;
-                observers_.on_datagram(event.socket, event.datagram, now, *this);
-                break;
-            case UringIo::Event::Kind::truncated:
-                ++counters_.received;
-                ++counters_.malformed;
-                break;
-            case UringIo::Event::Kind::refused:
-                ++counters_.refused;
-                break;
-            case UringIo::Event::Kind::send_failed:
-                ++counters_.send_errors;
-                break;
-        }
-    }
+    for (const UringIo::Event& event : uring_->poll())
+        if (count_event(event, counters_))
+            observers_.on_datagram(event.socket, event.datagram, now, *this);
     uring_->release();
 }
 
@@ -149,23 +135,8 @@ void ObserveDriver::drain(std::uint32_t socket) {
     draining_ = socket;
     const int fd = sockets_.fd(socket);
     const std::uint64_t now = now_ns();
-    while (true) {
-        int received = receive_->receive(fd);
-        if (received == -ECONNREFUSED) {
-            ++counters_.refused;
-            continue;
-        }
-        if (received <= 0) break;  // drained (EAGAIN) or failed
-        for (std::size_t i = 0; i < static_cast<std::size_t>(received); ++i) {
-            ++counters_.received;
-            if (receive_->truncated(i)) {
-                ++counters_.malformed;
-                continue;
-            }
-            observers_.on_datagram(socket, receive_->datagram(i), now, *this);
-        }
-        if (static_cast<std::size_t>(received) < ReceiveBatch::capacity) break;
-    }
+    drain_socket(*receive_, fd, counters_,
+                 [&](Bytes datagram) { observers_.on_datagram(socket, datagram, now, *this); });
     flush_batch();
     draining_ = no_socket;
 }
